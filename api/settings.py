@@ -1,0 +1,209 @@
+"""Process settings from the environment (prefix ``LAPOR_``) and ``.env``.
+
+Settings are built once, by the CLI or the app factory, and handed down; nothing reads the
+environment at import time. Keys live here only long enough to become a
+:class:`storage.crypto.Keys`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storage.crypto import Keys, generate_data_key, generate_secret
+
+log = logging.getLogger("lapor.settings")
+
+KEY_FILE_NAME = "keys.json"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class TelegramMode(StrEnum):
+    polling = "polling"
+    webhook = "webhook"
+
+
+class Locale(StrEnum):
+    id = "id"
+    en = "en"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LAPOR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Environment = Environment.development
+    database_url: str = "sqlite:///./lapor.db"
+    state_dir: Path = Path(".lapor")
+    secret_key: SecretStr | None = None
+    pseudonym_key: SecretStr | None = None
+    data_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    telegram_token: SecretStr | None = None
+    telegram_mode: TelegramMode = TelegramMode.polling
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
+
+    default_locale: Locale = Locale.id
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    access_token_minutes: int = Field(default=30, gt=0)
+
+    @field_validator("data_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "secret_key",
+        "pseudonym_key",
+        "telegram_token",
+        "telegram_webhook_secret",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
+        "whatsapp_access_token",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `LAPOR_TELEGRAM_TOKEN=` in a .env file means "off", not "a token that is empty".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.production
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_token is not None
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return self.whatsapp_app_secret is not None
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse configurations that would run unsafely; raise :class:`ConfigError` with one line."""
+    if (
+        settings.telegram_enabled
+        and settings.telegram_mode is TelegramMode.webhook
+        and settings.telegram_webhook_secret is None
+    ):
+        raise ConfigError(
+            "LAPOR_TELEGRAM_WEBHOOK_SECRET is required when LAPOR_TELEGRAM_MODE=webhook"
+        )
+    if settings.whatsapp_enabled:
+        for name in ("whatsapp_verify_token", "whatsapp_access_token", "whatsapp_phone_number_id"):
+            if getattr(settings, name) is None:
+                raise ConfigError(
+                    f"LAPOR_{name.upper()} is required when LAPOR_WHATSAPP_APP_SECRET is set"
+                )
+    if not settings.is_production:
+        return
+    for name in ("secret_key", "pseudonym_key"):
+        if getattr(settings, name) is None:
+            raise ConfigError(f"LAPOR_{name.upper()} is required when LAPOR_ENV=production")
+    if not settings.data_keys:
+        raise ConfigError("LAPOR_DATA_KEYS is required when LAPOR_ENV=production")
+
+
+def load_keys(settings: Settings) -> Keys:
+    """The process's keys: from the environment, or (development only) from the state dir.
+
+    In development, missing keys are generated once into ``<state_dir>/keys.json`` (mode 0600)
+    so that a restart can still read what was written before it.
+    """
+    check_settings(settings)
+    stored: dict[str, object] = {}
+    if not settings.is_production and (
+        settings.secret_key is None or settings.pseudonym_key is None or not settings.data_keys
+    ):
+        stored = _dev_keys(settings.state_dir)
+    secret_key = (
+        settings.secret_key.get_secret_value() if settings.secret_key else str(stored["secret_key"])
+    )
+    pseudonym_key = (
+        settings.pseudonym_key.get_secret_value()
+        if settings.pseudonym_key
+        else str(stored["pseudonym_key"])
+    )
+    data_keys = (
+        [key.get_secret_value() for key in settings.data_keys]
+        if settings.data_keys
+        else [str(key) for key in _as_list(stored["data_keys"])]
+    )
+    try:
+        return Keys(secret_key=secret_key, pseudonym_key=pseudonym_key, data_keys=data_keys)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _as_list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise ConfigError("the development key file is damaged; delete it to generate new keys")
+    return value
+
+
+def _dev_keys(state_dir: Path) -> dict[str, object]:
+    path = state_dir / KEY_FILE_NAME
+    if not path.exists():
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fresh = {
+            "secret_key": generate_secret(),
+            "pseudonym_key": generate_secret(),
+            "data_keys": [generate_data_key()],
+        }
+        tmp = state_dir / f".{KEY_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(fresh, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            # link() fails if another process won the race; then both use the winner's keys.
+            os.link(tmp, path)
+            log.warning(
+                "generated development keys",
+                extra={"event": "dev_keys_generated", "path": str(path)},
+            )
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read development keys from {path}: {error}") from None
+    if not isinstance(loaded, dict) or not {"secret_key", "pseudonym_key", "data_keys"} <= set(
+        loaded
+    ):
+        raise ConfigError(f"the development key file {path} is damaged")
+    return loaded

@@ -1,0 +1,23 @@
+"""Prometheus metrics of the conversation side (the contract's names, CONTRACT §3)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+CHANNELS = ("telegram", "whatsapp", "console")
+RESULTS = ("sent", "retry", "failed", "held")
+
+inbound_messages = Counter(
+    "lapor_inbound_messages", "Deliveries recorded from a channel", ["channel"]
+)
+turns = Counter("lapor_turns", "Conversation turns processed", ["channel"])
+reports_submitted = Counter("lapor_reports_submitted", "Reports submitted by reporters")
+outbound_messages = Counter(
+    "lapor_outbound_messages", "Outbound delivery attempts by result", ["channel", "result"]
+)
+
+for _channel in CHANNELS:
+    inbound_messages.labels(channel=_channel)
+    turns.labels(channel=_channel)
+    for _result in RESULTS:
+        outbound_messages.labels(channel=_channel, result=_result)

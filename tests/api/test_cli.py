@@ -1,0 +1,207 @@
+"""The ``lapor`` command as an operator runs it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from storage.crypto import Keys
+
+LAPOR = str(Path(sys.executable).parent / "lapor")
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("LAPOR_")}
+    environment.update(env or {})
+    return subprocess.run(  # noqa: S603
+        [LAPOR, *args],
+        cwd=cwd,
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_production_without_keys_exits_1_with_one_line(tmp_path: Path) -> None:
+    result = run(["serve"], tmp_path, {"LAPOR_ENV": "production"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "lapor: LAPOR_SECRET_KEY is required when LAPOR_ENV=production"
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "lapor.db").exists()
+
+
+def test_keys_generate_prints_usable_production_keys(tmp_path: Path) -> None:
+    result = run(["keys", "generate"], tmp_path)
+    assert result.returncode == 0
+    values = dict(line.split("=", 1) for line in result.stdout.strip().splitlines())
+    assert set(values) == {"LAPOR_SECRET_KEY", "LAPOR_PSEUDONYM_KEY", "LAPOR_DATA_KEYS"}
+    Keys(
+        secret_key=values["LAPOR_SECRET_KEY"],
+        pseudonym_key=values["LAPOR_PSEUDONYM_KEY"],
+        data_keys=values["LAPOR_DATA_KEYS"].split(","),
+    )
+    upgraded = run(["db", "upgrade"], tmp_path, {"LAPOR_ENV": "production", **values})
+    assert upgraded.returncode == 0, upgraded.stderr
+
+
+def test_agency_and_officer_accounts(tmp_path: Path) -> None:
+    added = run(
+        ["agency", "add", "uptd-ppa-lampung", "--name", "UPTD PPA Lampung", "--region", "18"],
+        tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "agency UPTD-PPA-LAMPUNG added"
+    again = run(["agency", "add", "UPTD-PPA-LAMPUNG", "--name", "x"], tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.strip() == "lapor: agency UPTD-PPA-LAMPUNG already exists"
+    bad_region = run(["agency", "add", "X", "--name", "x", "--region", "Lampung"], tmp_path)
+    assert bad_region.returncode == 1
+    assert "Kemendagri" in bad_region.stderr
+
+    made_up = run(
+        ["officer", "add", "siti", "--agency", "uptd-ppa-lampung", "--role", "officer"],
+        tmp_path,
+    )
+    # No --password-stdin and no terminal to ask on: a password is made up and shown once.
+    assert made_up.returncode == 0, made_up.stderr
+    lines = made_up.stdout.strip().splitlines()
+    assert lines[0] == "officer siti added to UPTD-PPA-LAMPUNG as officer"
+    assert lines[1].startswith("password: ")
+    assert len(lines[1].removeprefix("password: ")) >= 10
+    duplicate = run(
+        [
+            "officer",
+            "add",
+            "Siti",
+            "--agency",
+            "uptd-ppa-lampung",
+            "--role",
+            "officer",
+            "--password-stdin",
+        ],
+        tmp_path,
+        stdin="kata-sandi-panjang\n",
+    )
+    assert duplicate.returncode == 1
+    assert duplicate.stderr.strip() == "lapor: officer siti already exists"
+    officer = run(
+        [
+            "officer",
+            "add",
+            "Rina",
+            "--agency",
+            "uptd-ppa-lampung",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ],
+        tmp_path,
+        stdin="kata-sandi-panjang\n",
+    )
+    assert officer.returncode == 0, officer.stderr
+    assert officer.stdout.strip() == "officer rina added to UPTD-PPA-LAMPUNG as supervisor"
+    short = run(
+        [
+            "officer",
+            "add",
+            "budi",
+            "--agency",
+            "uptd-ppa-lampung",
+            "--role",
+            "officer",
+            "--password-stdin",
+        ],
+        tmp_path,
+        stdin="pendek\n",
+    )
+    assert short.returncode == 1
+    assert "at least 10 characters" in short.stderr
+    no_agency = run(
+        ["officer", "add", "budi", "--agency", "nope", "--role", "officer", "--password-stdin"],
+        tmp_path,
+        stdin="kata-sandi-panjang\n",
+    )
+    assert no_agency.stderr.strip() == "lapor: no agency NOPE"
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    assert run(["officer", "add", "x", "--agency", "A", "--role", "boss"], tmp_path).returncode == 2
+    assert run(["no-such-command"], tmp_path).returncode == 2
+    assert run(["serve", "--port", "0"], tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--help"],
+        ["serve", "--help"],
+        ["db", "upgrade", "--help"],
+        ["keys", "generate", "--help"],
+        ["agency", "add", "--help"],
+        ["officer", "add", "--help"],
+    ],
+)
+def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
+    result = run(command, tmp_path)
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_demo_answers_health_ready_and_metrics(tmp_path: Path) -> None:
+    port = _free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
+    process = subprocess.Popen(  # noqa: S603
+        [LAPOR, "serve", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "lapor serve did not come up"
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
+        metrics = httpx.get(f"{base}/metrics")
+        assert "lapor_reports_submitted_total" in metrics.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert process.returncode in (0, -signal.SIGTERM)
+    events = [json.loads(line).get("event") for line in stderr.splitlines()]
+    assert "stopped" in events
+    assert "demo" in stdout
+    assert "demo-supervisor" in stdout
+    assert (tmp_path / "lapor.db").exists()
+    assert (tmp_path / ".lapor" / "keys.json").exists()

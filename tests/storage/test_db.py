@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+from storage.agencies import create_agency
+from storage.crypto import Crypto
+from storage.db import Database
+from storage.migrate import alembic_config, current_revision, head_revision, upgrade
+from storage.models import Agency, Channel, Inbound, Report
+from storage.receipts import format_receipt, generate_receipt
+from storage.reports import find_report_by_receipt
+
+
+def _agency(database: Database, code: str = "UPTD-TEST") -> int:
+    with database.unit() as session:
+        agency = create_agency(
+            code, "UPTD PPA Uji", regions=["18"], national=False, session=session
+        )
+        assert agency.id is not None
+        return agency.id
+
+
+def test_database_is_at_the_newest_revision(database_url: str) -> None:
+    assert current_revision(database_url) == head_revision()
+
+
+def test_migrations_match_the_models(database: Database) -> None:
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_migrations_downgrade_and_upgrade_again(database_url: str) -> None:
+    command.downgrade(alembic_config(database_url), "base")
+    assert current_revision(database_url) is None
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision()
+
+
+def test_sqlite_runs_with_the_safety_pragmas(sqlite_database: Database) -> None:
+    with sqlite_database.engine.connect() as connection:
+        value = {
+            pragma: connection.exec_driver_sql(f"PRAGMA {pragma}").scalar()
+            for pragma in ("journal_mode", "synchronous", "foreign_keys", "secure_delete")
+        }
+        busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert value == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "secure_delete": 1}
+    assert busy is not None
+    assert busy >= 5000
+
+
+def test_a_receipt_typed_sloppily_finds_its_report(database: Database, crypto: Crypto) -> None:
+    agency_id = _agency(database)
+    receipt = generate_receipt()
+    with database.unit() as session:
+        session.add(
+            Report(
+                reference="R-TEST1",
+                receipt_hash=crypto.hasher.receipt_hash(receipt),
+                agency_id=agency_id,
+                locale="id",
+            )
+        )
+    shown = format_receipt(receipt)
+    typed_forms = [
+        shown,
+        shown.lower(),
+        shown.replace("-", " "),
+        receipt,
+        f"  {shown.lower().replace('-', '')}  ",
+        shown.replace("0", "O").replace("1", "l"),
+        shown.replace("1", "I").replace("0", "o"),
+    ]
+    with database.unit() as session:
+        for typed in typed_forms:
+            found = find_report_by_receipt(typed, hasher=crypto.hasher, session=session)
+            assert found is not None, typed
+            assert found.reference == "R-TEST1"
+        other = generate_receipt()
+        assert find_report_by_receipt(other, hasher=crypto.hasher, session=session) is None
+        assert find_report_by_receipt("halo", hasher=crypto.hasher, session=session) is None
+
+
+def test_the_receipt_itself_is_not_stored(database: Database, crypto: Crypto) -> None:
+    agency_id = _agency(database)
+    receipt = generate_receipt()
+    with database.unit() as session:
+        session.add(
+            Report(
+                reference="R-TEST2",
+                receipt_hash=crypto.hasher.receipt_hash(receipt),
+                agency_id=agency_id,
+                locale="id",
+            )
+        )
+    with database.engine.connect() as connection:
+        row = connection.execute(sa.text("SELECT * FROM report")).mappings().one()
+    stored = " ".join(str(value) for value in row.values())
+    assert receipt not in stored
+    assert format_receipt(receipt) not in stored
+
+
+def test_a_delivery_is_recorded_once(database: Database, crypto: Crypto) -> None:
+    key = crypto.hasher.delivery_key("whatsapp", "wamid.HBgLNjI4MTIzNDU2Nzg5MBUCABIYFjNFQjA")
+    with database.unit() as session:
+        session.add(Inbound(channel=Channel.whatsapp, delivery_key=key, reporter_key="a" * 64))
+    with pytest.raises(sa.exc.IntegrityError), database.unit() as session:
+        session.add(Inbound(channel=Channel.whatsapp, delivery_key=key, reporter_key="a" * 64))
+    with database.unit() as session:
+        # The same id on another channel is another delivery.
+        session.add(Inbound(channel=Channel.telegram, delivery_key=key, reporter_key="a" * 64))
+        assert len(session.exec(select(Inbound)).all()) == 2
+
+
+def test_a_failed_unit_of_work_leaves_nothing(database: Database) -> None:
+    def half_done() -> None:
+        with database.unit() as session:
+            create_agency("HALF", "Setengah", regions=["18.11"], national=False, session=session)
+            raise RuntimeError("crash in the middle of a unit of work")
+
+    with pytest.raises(RuntimeError):
+        half_done()
+    with database.unit() as session:
+        assert session.exec(select(Agency)).all() == []
+
+
+def test_foreign_keys_are_enforced(database: Database) -> None:
+    with pytest.raises(sa.exc.IntegrityError), database.unit() as session:
+        session.add(Report(reference="R-ORPHAN", receipt_hash="b" * 64, agency_id=999, locale="id"))
+
+
+def test_datetimes_come_back_as_aware_utc(database: Database) -> None:
+    jakarta = timezone(timedelta(hours=7))
+    written = datetime(2026, 11, 22, 21, 30, tzinfo=jakarta)
+    with database.unit() as session:
+        agency = Agency(code="TZ", name="Zona waktu", created_at=written)
+        session.add(agency)
+    with database.unit() as session:
+        read = session.exec(select(Agency).where(Agency.code == "TZ")).one().created_at
+    assert read.tzinfo is not None
+    assert read.utcoffset() == timedelta(0)
+    assert read == written
+    assert read == datetime(2026, 11, 22, 14, 30, tzinfo=UTC)
+
+
+def test_naive_datetimes_are_refused(database: Database) -> None:
+    with pytest.raises(sa.exc.StatementError), database.unit() as session:
+        session.add(Agency(code="NAIVE", name="Tanpa zona", created_at=datetime(2026, 1, 1)))
+
+
+def test_concurrent_read_modify_write_loses_nothing(database: Database) -> None:
+    """Units of work that read then write, from many threads, neither fail nor lose updates."""
+    with database.unit() as session:
+        session.add(Agency(code="COUNTER", name="0"))
+    threads, rounds = 8, 15
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(rounds):
+                with database.unit() as session:
+                    agency = session.exec(
+                        select(Agency).where(Agency.code == "COUNTER").with_for_update()
+                    ).one()
+                    agency.name = str(int(agency.name) + 1)
+                    session.add(agency)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    with database.unit() as session:
+        assert session.exec(select(Agency).where(Agency.code == "COUNTER")).one().name == str(
+            threads * rounds
+        )
