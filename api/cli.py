@@ -20,7 +20,11 @@ import uvicorn
 from sqlmodel import select
 
 from api.logs import configure_logging
-from api.settings import ConfigError, Settings, load_keys
+from api.runtime import build_runtime
+from api.settings import ConfigError, Locale, Settings, load_keys
+from bot.console import ConsoleSession, console_identity, run_console
+from flows.loader import FlowDefinitionError
+from flows.safety import ContactsError
 from storage.agencies import AgencyError, create_agency, get_agency
 from storage.crypto import generate_data_key, generate_secret
 from storage.db import Database
@@ -64,7 +68,14 @@ def expected_errors() -> Iterator[None]:
     """Turn the failures an operator can cause into one line and exit code 1."""
     try:
         yield
-    except (CommandError, ConfigError, AgencyError, OfficerError) as error:
+    except (
+        CommandError,
+        ConfigError,
+        AgencyError,
+        OfficerError,
+        FlowDefinitionError,
+        ContactsError,
+    ) as error:
         fail(str(error))
     except sa.exc.OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
@@ -148,6 +159,25 @@ def _seed_demo(settings: Settings) -> None:
     typer.echo("Demo agency DEMO (national). Officers, with passwords new at this start:")
     for username, password, role in credentials:
         typer.echo(f"  {username:<16} {password}   ({role})")
+
+
+@app.command()
+def chat(
+    lang: Annotated[
+        Locale | None, typer.Option("--lang", help="Language of a new conversation: id or en.")
+    ] = None,
+) -> None:
+    """Talk to the bot in this terminal: the real flow, into the same database."""
+    settings = _settings()
+    configure_logging("WARNING")
+    with expected_errors():
+        upgrade(settings.database_url)
+        runtime = build_runtime(settings, locale=lang.value if lang else None)
+        session = ConsoleSession(runtime.inbox, console_identity(settings.state_dir))
+    try:
+        run_console(session)
+    finally:
+        runtime.database.dispose()
 
 
 @db_app.command("upgrade")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,8 +18,8 @@ import bot.metrics  # noqa: F401  (registers the counters before the first scrap
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
 from api.routes import health
-from api.settings import Settings, load_keys
-from storage.crypto import Crypto
+from api.runtime import Runtime, build_runtime
+from api.settings import Settings
 from storage.db import Database
 
 log = logging.getLogger("lapor.app")
@@ -27,16 +29,19 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings()
     if database is None:
         configure_logging(settings.log_level)
-    crypto = Crypto.from_keys(load_keys(settings))
-    database = database or Database(settings.database_url)
+    runtime = build_runtime(settings, database=database)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        log.info("started", extra={"event": "started", "backend": database.backend})
+        log.info("started", extra={"event": "started", "backend": runtime.database.backend})
+        sweeper = asyncio.create_task(_sweep_forever(runtime))
         try:
             yield
         finally:
-            database.dispose()
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            runtime.database.dispose()
             log.info("stopped", extra={"event": "stopped"})
 
     app = FastAPI(
@@ -46,13 +51,22 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.database = database
-    app.state.crypto = crypto
+    app.state.runtime = runtime
+    app.state.database = runtime.database
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     return app
+
+
+async def _sweep_forever(runtime: Runtime) -> None:
+    while True:
+        await asyncio.sleep(runtime.settings.sweep_seconds)
+        try:
+            await asyncio.to_thread(runtime.sweep)
+        except Exception:
+            log.exception("sweep failed", extra={"event": "sweep_failed"})
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

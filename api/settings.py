@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     access_token_minutes: int = Field(default=30, gt=0)
 
+    emergency_contacts_file: Path | None = None
+    conversation_ttl_hours: float = Field(default=24, gt=0)
+    reply_address_days: int = Field(default=90, gt=0)
+    receipt_failures: int = Field(default=5, gt=0)
+    receipt_window_minutes: int = Field(default=15, gt=0)
+    receipt_failures_per_hour: int = Field(default=1000, gt=0)
+    sla_critical_minutes: int = Field(default=15, gt=0)
+    sla_high_minutes: int = Field(default=120, gt=0)
+    sla_normal_minutes: int = Field(default=1440, gt=0)
+    sweep_seconds: float = Field(default=60, gt=0)
+
     @field_validator("data_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

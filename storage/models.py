@@ -197,7 +197,8 @@ class Report(SQLModel, table=True):
     receipt_hash: str = Field(sa_type=sa.String(64), max_length=64, unique=True)
     status: ReportStatus = Field(default=ReportStatus.new, sa_type=sa.String(16), max_length=16)
     priority: Priority = Field(default=Priority.normal, sa_type=sa.String(16), max_length=16)
-    agency_id: int = Field(foreign_key="agency.id")
+    # None only when no agency at all covers the report: it waits, never lost, for one to exist.
+    agency_id: int | None = Field(default=None, foreign_key="agency.id")
     locale: str = Field(sa_type=sa.String(8), max_length=8)
     danger: bool = False
 
@@ -228,6 +229,39 @@ class Report(SQLModel, table=True):
     claimed_at: datetime | None = _optional_time()
     sla_due_at: datetime | None = _optional_time()
     closed_at: datetime | None = _optional_time()
+
+
+class MessageDirection(StrEnum):
+    to_reporter = "to_reporter"
+    from_reporter = "from_reporter"
+
+
+class ReportMessage(SQLModel, table=True):
+    """A message between officers and the reporter; the text is encrypted."""
+
+    __tablename__ = "report_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(
+        foreign_key="report.id", sa_type=sa.String(36), index=True, ondelete="CASCADE"
+    )
+    direction: MessageDirection = Field(sa_type=sa.String(16), max_length=16)
+    officer_id: int | None = Field(default=None, foreign_key="officer.id")
+    text: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = _created()
+    seen_at: datetime | None = _optional_time()
+
+
+class RateEvent(SQLModel, table=True):
+    """One counted event (a failed receipt look-up, a message) for limits shared by processes."""
+
+    __tablename__ = "rate_event"
+    __table_args__ = (sa.Index("ix_rate_event_lookup", "scope", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(sa_type=sa.String(32), max_length=32)
+    key: str = Field(sa_type=sa.String(64), max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Attachment(SQLModel, table=True):

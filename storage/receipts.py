@@ -3,7 +3,8 @@
 65 random bits written in Crockford base32 (no I, L, O or U) as ``XXXX-XXXX-XXXX-X``. Typed input is
 forgiving: any case, spaces or dots instead of dashes, O for 0, I or L for 1. A code must never look
 like a phone number or an NIK, so codes with fewer than three letters or a run of five digits are
-drawn again (that discards about 3 % of draws and keeps more than 64 bits of entropy).
+drawn again; so are codes without a digit, which keeps ordinary words from ever reading as a receipt
+(together that discards about 4 % of draws and keeps more than 64 bits of entropy).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def _encode(number: int) -> str:
 
 def _acceptable(code: str) -> bool:
     letters = sum(1 for symbol in code if symbol.isalpha())
-    return letters >= _MIN_LETTERS and _DIGIT_RUN.search(code) is None
+    has_digit = letters < len(code)
+    return letters >= _MIN_LETTERS and has_digit and _DIGIT_RUN.search(code) is None
 
 
 def generate_receipt() -> str:

@@ -1,12 +1,119 @@
-"""Reports: lookup by receipt (one indexed query on a keyed hash)."""
+"""Reports: creation with routing and SLA, lookup by receipt, and the messages on a report."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
 
 from storage.crypto import Hasher
-from storage.models import Report
-from storage.receipts import parse_receipt
+from storage.models import (
+    Agency,
+    AgencyRegion,
+    Attachment,
+    Channel,
+    MessageDirection,
+    Priority,
+    Report,
+    ReportMessage,
+    ReportStatus,
+)
+from storage.receipts import ALPHABET, parse_receipt
+
+DEFAULT_SLA = {
+    Priority.critical: timedelta(minutes=15),
+    Priority.high: timedelta(hours=2),
+    Priority.normal: timedelta(hours=24),
+}
+COARSE_STATUS = {
+    ReportStatus.new: "received",
+    ReportStatus.claimed: "in_progress",
+    ReportStatus.in_progress: "in_progress",
+    ReportStatus.referred: "referred",
+    ReportStatus.resolved: "closed",
+    ReportStatus.closed: "closed",
+}
+
+
+@dataclass(frozen=True)
+class NewReport:
+    """What a finished conversation hands over; text fields are already encrypted."""
+
+    fields: dict[str, Any]
+    priority: Priority
+    danger: bool
+    locale: str
+    receipt_hash: str
+    story: bytes | None
+    story_masked: bytes | None
+    callback_phone: bytes | None
+    reply_channel: Channel | None
+    reply_address: bytes | None
+
+
+def route_agency(province: str | None, regency: str | None, *, session: Session) -> int | None:
+    """The agency covering the most specific region (regency, then province), else a national
+    one; ``None`` when there is none at all."""
+    for code in (regency, province):
+        if not code:
+            continue
+        statement = (
+            select(AgencyRegion.agency_id)
+            .where(AgencyRegion.region_code == code)
+            .order_by(col(AgencyRegion.agency_id))
+        )
+        found = session.exec(statement).first()
+        if found is not None:
+            return found
+    national = select(Agency.id).where(col(Agency.national).is_(True)).order_by(col(Agency.id))
+    return session.exec(national).first()
+
+
+def _new_reference(*, session: Session) -> str:
+    while True:
+        reference = "LA-" + "".join(secrets.choice(ALPHABET) for _ in range(6))
+        if session.exec(select(Report.id).where(Report.reference == reference)).first() is None:
+            return reference
+
+
+def create_report(
+    new: NewReport,
+    now: datetime,
+    *,
+    conversation_id: int | None,
+    sla: dict[Priority, timedelta] | None = None,
+    session: Session,
+) -> Report:
+    fields = new.fields
+    report = Report(
+        reference=_new_reference(session=session),
+        receipt_hash=new.receipt_hash,
+        priority=new.priority,
+        agency_id=route_agency(fields.get("province"), fields.get("regency"), session=session),
+        locale=new.locale,
+        danger=new.danger,
+        story=new.story,
+        story_masked=new.story_masked,
+        callback_phone=new.callback_phone,
+        reply_channel=new.reply_channel,
+        reply_address=new.reply_address,
+        created_at=now,
+        updated_at=now,
+        sla_due_at=now + (sla or DEFAULT_SLA)[new.priority],
+        **fields,
+    )
+    session.add(report)
+    session.flush()
+    if conversation_id is not None:
+        drafted = select(Attachment).where(Attachment.conversation_id == conversation_id)
+        for attachment in session.exec(drafted).all():
+            attachment.report_id = report.id
+            attachment.conversation_id = None
+            session.add(attachment)
+    return report
 
 
 def find_report_by_receipt(text: str, *, hasher: Hasher, session: Session) -> Report | None:
@@ -16,3 +123,29 @@ def find_report_by_receipt(text: str, *, hasher: Hasher, session: Session) -> Re
         return None
     digest = hasher.receipt_hash(canonical)
     return session.exec(select(Report).where(Report.receipt_hash == digest)).first()
+
+
+def add_message(
+    report_id: str,
+    direction: MessageDirection,
+    text: bytes,
+    now: datetime,
+    *,
+    officer_id: int | None = None,
+    session: Session,
+) -> ReportMessage:
+    message = ReportMessage(
+        report_id=report_id, direction=direction, text=text, officer_id=officer_id, created_at=now
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def messages_of(report_id: str, *, session: Session) -> list[ReportMessage]:
+    statement = (
+        select(ReportMessage)
+        .where(ReportMessage.report_id == report_id)
+        .order_by(col(ReportMessage.created_at), col(ReportMessage.id))
+    )
+    return list(session.exec(statement).all())

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 15:22:28.367541
+Create Date: 2026-11-22 15:47:48.413803
 """
 
 from __future__ import annotations
@@ -88,6 +88,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_outbox_reporter_key"), ["reporter_key"], unique=False)
 
     op.create_table(
+        "rate_event",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("scope", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("rate_event", schema=None) as batch_op:
+        batch_op.create_index("ix_rate_event_lookup", ["scope", "key", "at"], unique=False)
+
+    op.create_table(
         "agency_region",
         sa.Column("agency_id", sa.Integer(), nullable=False),
         sa.Column("region_code", sa.String(length=13), nullable=False),
@@ -125,7 +136,7 @@ def upgrade() -> None:
         sa.Column("receipt_hash", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("priority", sa.String(length=16), nullable=False),
-        sa.Column("agency_id", sa.Integer(), nullable=False),
+        sa.Column("agency_id", sa.Integer(), nullable=True),
         sa.Column("locale", sa.String(length=8), nullable=False),
         sa.Column("danger", sa.Boolean(), nullable=False),
         sa.Column("category", sa.String(length=32), nullable=True),
@@ -216,8 +227,33 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_event_officer_id"), ["officer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_event_report_id"), ["report_id"], unique=False)
 
+    op.create_table(
+        "report_message",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("report_id", sa.String(length=36), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("officer_id", sa.Integer(), nullable=True),
+        sa.Column("text", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["officer_id"],
+            ["officer.id"],
+        ),
+        sa.ForeignKeyConstraint(["report_id"], ["report.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("report_message", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_report_message_report_id"), ["report_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("report_message", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_report_message_report_id"))
+
+    op.drop_table("report_message")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_event_report_id"))
         batch_op.drop_index(batch_op.f("ix_audit_event_officer_id"))
@@ -244,6 +280,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_agency_region_region_code"))
 
     op.drop_table("agency_region")
+    with op.batch_alter_table("rate_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_rate_event_lookup")
+
+    op.drop_table("rate_event")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_reporter_key"))
         batch_op.drop_index(batch_op.f("ix_outbox_provider_key"))

@@ -1,0 +1,66 @@
+"""The parts a process builds once from its settings and shares: database, keys, flows, inbox."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from api.settings import Settings, load_keys
+from bot.inbox import Inbox, InboxConfig, utcnow
+from flows.loader import load_flows
+from storage import conversations, inbound
+from storage.crypto import Crypto
+from storage.db import Database
+from storage.models import Priority
+
+log = logging.getLogger("lapor.runtime")
+
+# A delivery still unprocessed this long after it was recorded was left by a crash (or a failure).
+STALE_INBOUND = timedelta(seconds=30)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    crypto: Crypto
+    inbox: Inbox
+
+    def sweep(self) -> None:
+        """Finish what a crash left half done and forget drafts nobody came back to."""
+        now = utcnow()
+        with self.database.unit() as session:
+            expired = conversations.delete_expired_conversations(now, session=session)
+            waiting = inbound.unprocessed_inbound(now - STALE_INBOUND, limit=100, session=session)
+        finished = sum(1 for inbound_id in waiting if self.inbox.process(inbound_id))
+        if expired or finished:
+            log.info("swept", extra={"event": "swept", "count": expired + finished})
+
+
+def inbox_config(settings: Settings) -> InboxConfig:
+    return InboxConfig(
+        conversation_ttl=timedelta(hours=settings.conversation_ttl_hours),
+        reply_address_ttl=timedelta(days=settings.reply_address_days),
+        receipt_failures=settings.receipt_failures,
+        receipt_window=timedelta(minutes=settings.receipt_window_minutes),
+        receipt_failures_per_hour=settings.receipt_failures_per_hour,
+        sla={
+            Priority.critical: timedelta(minutes=settings.sla_critical_minutes),
+            Priority.high: timedelta(minutes=settings.sla_high_minutes),
+            Priority.normal: timedelta(minutes=settings.sla_normal_minutes),
+        },
+    )
+
+
+def build_runtime(
+    settings: Settings, *, database: Database | None = None, locale: str | None = None
+) -> Runtime:
+    crypto = Crypto.from_keys(load_keys(settings))
+    database = database or Database(settings.database_url)
+    flows = load_flows(
+        contacts_file=settings.emergency_contacts_file,
+        default_locale=locale or settings.default_locale.value,
+    )
+    inbox = Inbox(database, crypto, flows, inbox_config(settings))
+    return Runtime(settings=settings, database=database, crypto=crypto, inbox=inbox)

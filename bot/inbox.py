@@ -1,0 +1,322 @@
+"""One turn, start to finish: record the delivery, then lock, step, persist and queue the replies.
+
+``record`` is the only part a webhook must finish before it answers 200: from then on the message
+cannot be lost. ``process`` runs the turn in one unit of work, so a crash leaves either everything
+or nothing of it; a sweeper processes what a crash left recorded but unprocessed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from bot import metrics
+from bot.messages import InboundMessage, OutboundMessage
+from flows import engine
+from flows.machine import Flows
+from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
+from storage import conversations, inbound, outbox, ratelimit, reports
+from storage.crypto import Crypto
+from storage.db import Database
+from storage.masking import mask_pii
+from storage.models import (
+    Channel,
+    Conversation,
+    InboundStatus,
+    MessageDirection,
+    Priority,
+    Report,
+    ReportStatus,
+)
+from storage.receipts import format_receipt, generate_receipt
+
+log = logging.getLogger("lapor.inbox")
+
+MAX_ATTEMPTS = 3
+MESSAGES_SHOWN = 10
+RECEIPT_FAILURE = "receipt_fail"
+RECEIPT_FAILURE_ALL = "receipt_fail_all"
+EVERYONE = "*"
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    conversation_ttl: timedelta = timedelta(hours=24)
+    reply_address_ttl: timedelta = timedelta(days=90)
+    receipt_failures: int = 5
+    receipt_window: timedelta = timedelta(minutes=15)
+    receipt_failures_per_hour: int = 1000
+    sla: dict[Priority, timedelta] = field(default_factory=lambda: dict(reports.DEFAULT_SLA))
+
+
+@dataclass
+class _TurnContext:
+    message: InboundMessage
+    reporter_key: str
+    now: datetime
+    session: Session
+    conversation: Conversation | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Inbox:
+    def __init__(
+        self,
+        database: Database,
+        crypto: Crypto,
+        flows: Flows,
+        config: InboxConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.database = database
+        self.crypto = crypto
+        self.flows = flows
+        self.config = config or InboxConfig()
+        self.clock = clock
+
+    def reporter_key(self, channel: Channel, identity: str) -> str:
+        return self.crypto.hasher.pseudonym(channel.value, identity)
+
+    def record(self, message: InboundMessage) -> int | None:
+        """Durably record a delivery; ``None`` if it was recorded before (a duplicate)."""
+        hasher, cipher = self.crypto.hasher, self.crypto.cipher
+        with self.database.unit() as session:
+            recorded = inbound.record_inbound(
+                message.channel,
+                hasher.delivery_key(message.channel.value, message.delivery_id),
+                self.reporter_key(message.channel, message.identity),
+                cipher.encrypt(message.payload()),
+                self.clock(),
+                session=session,
+            )
+        if recorded is not None:
+            metrics.inbound_messages.labels(channel=message.channel.value).inc()
+        return recorded
+
+    def handle(self, message: InboundMessage) -> bool:
+        """Record and process; False for a duplicate."""
+        recorded = self.record(message)
+        return recorded is not None and self.process(recorded)
+
+    def process(self, inbound_id: int) -> bool:
+        """Run the turn of a recorded delivery; False if it was done already (or by another)."""
+        try:
+            with self.database.unit() as session:
+                row = inbound.lock_inbound(inbound_id, session=session)
+                if row is None or row.payload is None:
+                    return False
+                message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
+                channel = message.channel.value
+                self._turn(message, row.reporter_key, session)
+                inbound.finish_inbound(row, self.clock(), session=session)
+        except Exception:
+            log.exception("turn failed", extra={"event": "turn_failed"})
+            self._count_failure(inbound_id)
+            return False
+        metrics.turns.labels(channel=channel).inc()
+        return True
+
+    def _count_failure(self, inbound_id: int) -> None:
+        """A turn that keeps failing is not retried for ever; the reporter still gets an answer."""
+        with self.database.unit() as session:
+            row = inbound.lock_inbound(inbound_id, session=session)
+            if row is None or row.payload is None:
+                return
+            row.attempts += 1
+            if row.attempts >= MAX_ATTEMPTS:
+                message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
+                turn = _TurnContext(message, row.reporter_key, self.clock(), session)
+                self._queue(turn, [Reply("error")], locale=self.flows.default_locale, child=False)
+                inbound.finish_inbound(row, self.clock(), session=session)
+                row.status = InboundStatus.failed
+            session.add(row)
+
+    # -- the turn ------------------------------------------------------------------------------
+
+    def _turn(self, message: InboundMessage, reporter_key: str, session: Session) -> None:
+        now = self.clock()
+        turn = _TurnContext(message, reporter_key, now, session)
+        turn.conversation = conversations.lock_conversation(reporter_key, session=session)
+        snapshot: dict[str, Any] | None = None
+        notes: list[Reply] = []
+        if turn.conversation is not None and turn.conversation.expires_at <= now:
+            conversations.delete_conversation(turn.conversation, session=session)
+            turn.conversation = None
+            notes.append(Reply("expired"))
+        elif turn.conversation is not None:
+            snapshot = json.loads(self.crypto.cipher.decrypt(turn.conversation.snapshot))
+        result = engine.step(self.flows, snapshot, message.input)
+        replies = notes + result.replies
+        params: dict[str, Any] = {}
+        pending = list(result.effects)
+        while pending:
+            follow_up = self._apply(pending.pop(0), turn, result, params)
+            if follow_up is not None:
+                result = follow_up
+                replies += follow_up.replies
+                pending += follow_up.effects
+        self._save(turn, result)
+        replies = [Reply(reply.key, {**reply.params, **params}, reply.choices) for reply in replies]
+        self._queue(turn, replies, locale=result.locale, child=result.child)
+
+    def _save(self, turn: _TurnContext, result: StepResult) -> None:
+        conversation, session = turn.conversation, turn.session
+        if result.snapshot is None:
+            if conversation is not None:
+                conversations.delete_conversation(conversation, session=session)
+            return
+        snapshot = result.snapshot
+        if conversation is None:
+            conversation = Conversation(
+                reporter_key=turn.reporter_key,
+                channel=turn.message.channel,
+                flow=snapshot["flow"],
+                state=snapshot["state"],
+                locale=snapshot["locale"],
+                snapshot=b"",
+                created_at=turn.now,
+                expires_at=turn.now,
+            )
+        conversation.flow = snapshot["flow"]
+        conversation.state = snapshot["state"]
+        conversation.locale = snapshot["locale"]
+        conversation.snapshot = self.crypto.cipher.encrypt(json.dumps(snapshot).encode("utf-8"))
+        conversation.updated_at = turn.now
+        conversation.expires_at = turn.now + self.config.conversation_ttl
+        session.add(conversation)
+
+    def _queue(self, turn: _TurnContext, replies: list[Reply], *, locale: str, child: bool) -> None:
+        for reply in replies:
+            rendered = self.flows.catalogue.render(reply, locale, child=child)
+            self._enqueue(turn, OutboundMessage(text=rendered.text, choices=rendered.choices))
+
+    def _enqueue(self, turn: _TurnContext, outbound: OutboundMessage) -> None:
+        cipher = self.crypto.cipher
+        outbox.enqueue(
+            turn.message.channel,
+            turn.reporter_key,
+            cipher.encrypt_text(turn.message.address),
+            cipher.encrypt(outbound.to_bytes()),
+            turn.now,
+            session=turn.session,
+        )
+
+    # -- effects --------------------------------------------------------------------------------
+
+    def _apply(
+        self, effect: Effect, turn: _TurnContext, result: StepResult, params: dict[str, Any]
+    ) -> StepResult | None:
+        """Carry out one effect; a look-up answers with the engine's next step."""
+        session = turn.session
+        match effect.kind:
+            case EffectKind.submit_report:
+                params["receipt"] = self._submit(effect.data, turn)
+            case EffectKind.forget_draft:
+                if turn.conversation is not None:
+                    conversations.forget_attachments(turn.conversation, session=session)
+            case EffectKind.clear_chat:
+                if turn.message.channel is Channel.telegram:
+                    self._enqueue(turn, OutboundMessage(text="", action="clear_chat"))
+            case EffectKind.store_evidence:
+                log.warning(
+                    "evidence not stored: channel has no media download",
+                    extra={"event": "evidence_unsupported", "channel": turn.message.channel.value},
+                )
+            case EffectKind.lookup_receipt:
+                event = self._lookup(str(effect.data["text"]), turn)
+                return engine.step(self.flows, result.snapshot, event)
+            case EffectKind.reply_to_officers:
+                reports.add_message(
+                    str(effect.data["report"]),
+                    MessageDirection.from_reporter,
+                    self.crypto.cipher.encrypt_text(str(effect.data["text"])),
+                    turn.now,
+                    session=session,
+                )
+        return None
+
+    def _submit(self, data: dict[str, Any], turn: _TurnContext) -> str:
+        cipher, message, now, session = self.crypto.cipher, turn.message, turn.now, turn.session
+        receipt = generate_receipt()
+        story = str(data.get("story") or "")
+        phone = data.get("phone")
+        chat = data["fields"].get("contact") == "chat"
+        report = reports.create_report(
+            reports.NewReport(
+                fields=data["fields"],
+                priority=Priority(data["priority"]),
+                danger=bool(data["danger"]),
+                locale=str(data["locale"]),
+                receipt_hash=self.crypto.hasher.receipt_hash(receipt),
+                story=cipher.encrypt_text(story) if story else None,
+                story_masked=cipher.encrypt_text(mask_pii(story)) if story else None,
+                callback_phone=cipher.encrypt_text(str(phone)) if phone else None,
+                reply_channel=message.channel if chat else None,
+                reply_address=cipher.encrypt_text(message.address) if chat else None,
+            ),
+            now,
+            conversation_id=turn.conversation.id if turn.conversation is not None else None,
+            sla=self.config.sla,
+            session=session,
+        )
+        if chat:
+            report.reply_expires_at = now + self.config.reply_address_ttl
+            session.add(report)
+        metrics.reports_submitted.inc()
+        log.info("report submitted", extra={"event": "report_submitted"})
+        return format_receipt(receipt)
+
+    def _lookup(self, text: str, turn: _TurnContext) -> UserInput:
+        """A receipt look-up, limited per reporter and overall; a locked-out look-up and an unknown
+        code get the same answer, so the limit tells a guesser nothing."""
+        config, reporter_key, now, session = self.config, turn.reporter_key, turn.now, turn.session
+        failures = ratelimit.count_events(
+            RECEIPT_FAILURE, reporter_key, now - config.receipt_window, session=session
+        )
+        overall = ratelimit.count_events(
+            RECEIPT_FAILURE_ALL, EVERYONE, now - timedelta(hours=1), session=session
+        )
+        locked = failures >= config.receipt_failures or overall >= config.receipt_failures_per_hour
+        report = (
+            None
+            if locked
+            else reports.find_report_by_receipt(text, hasher=self.crypto.hasher, session=session)
+        )
+        if report is None:
+            ratelimit.add_event(RECEIPT_FAILURE, reporter_key, now, session=session)
+            ratelimit.add_event(RECEIPT_FAILURE_ALL, EVERYONE, now, session=session)
+            return UserInput(InputKind.event, event=engine.RECEIPT_NOT_FOUND)
+        return UserInput(
+            InputKind.event,
+            event=engine.RECEIPT_FOUND,
+            data={
+                "report": report.id,
+                "status": reports.COARSE_STATUS[ReportStatus(report.status)],
+                "messages": self._thread(report, now, session),
+            },
+        )
+
+    def _thread(self, report: Report, now: datetime, session: Session) -> list[dict[str, str]]:
+        thread = reports.messages_of(report.id, session=session)[-MESSAGES_SHOWN:]
+        shown = []
+        for item in thread:
+            officer = item.direction == MessageDirection.to_reporter
+            if officer and item.seen_at is None:
+                item.seen_at = now
+                session.add(item)
+            shown.append(
+                {
+                    "from": "officer" if officer else "reporter",
+                    "text": self.crypto.cipher.decrypt_text(item.text),
+                }
+            )
+        return shown

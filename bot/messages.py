@@ -1,0 +1,86 @@
+"""Channel-neutral messages between the channels and the inbox."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.types import InputKind, UserInput
+from storage.models import Channel
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One delivery from a channel. ``address`` is where replies go (a chat id, a WhatsApp id):
+    never stored in clear; the inbox keeps it encrypted and only as long as it is needed."""
+
+    channel: Channel
+    delivery_id: str
+    identity: str
+    address: str
+    input: UserInput
+
+    def payload(self) -> bytes:
+        """What the inbound row keeps (encrypted) so a crash cannot lose the message."""
+        data = {
+            "channel": self.channel.value,
+            "delivery_id": self.delivery_id,
+            "identity": self.identity,
+            "address": self.address,
+            "input": {
+                "kind": self.input.kind.value,
+                "text": self.input.text,
+                "choice": self.input.choice,
+                "media_kind": self.input.media_kind,
+                "event": self.input.event,
+                "data": self.input.data,
+            },
+        }
+        return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_payload(cls, raw: bytes) -> InboundMessage:
+        data = json.loads(raw)
+        given = data["input"]
+        return cls(
+            channel=Channel(data["channel"]),
+            delivery_id=data["delivery_id"],
+            identity=data["identity"],
+            address=data["address"],
+            input=UserInput(
+                kind=InputKind(given["kind"]),
+                text=given["text"],
+                choice=given["choice"],
+                media_kind=given["media_kind"],
+                event=given["event"],
+                data=given["data"],
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A rendered message for one reporter: text and buttons ``(STEP:OPTION, label)``.
+
+    ``action`` is ``send`` for a message, ``clear_chat`` to delete the conversation's messages where
+    the platform allows it (quick exit on Telegram)."""
+
+    text: str
+    choices: tuple[tuple[str, str], ...] = ()
+    action: str = "send"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        data = {"text": self.text, "choices": self.choices, "action": self.action, **self.extra}
+        return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> OutboundMessage:
+        data = json.loads(raw)
+        return cls(
+            text=data.pop("text"),
+            choices=tuple((str(i), str(label)) for i, label in data.pop("choices")),
+            action=data.pop("action"),
+            extra=data,
+        )

@@ -1,0 +1,67 @@
+"""Inbound deliveries: recorded once (unique channel + delivery key) before anything else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from storage.models import Channel, Inbound, InboundStatus
+
+
+def record_inbound(
+    channel: Channel,
+    delivery_key: str,
+    reporter_key: str,
+    payload: bytes,
+    now: datetime,
+    *,
+    session: Session,
+) -> int | None:
+    """The new row's id, or ``None`` when this delivery was recorded before (a duplicate)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(Inbound)
+        .values(
+            channel=channel,
+            delivery_key=delivery_key,
+            reporter_key=reporter_key,
+            payload=payload,
+            status=InboundStatus.received,
+            attempts=0,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "delivery_key"])
+        .returning(col(Inbound.id))
+    )
+    inserted = session.execute(statement).scalar_one_or_none()
+    return int(inserted) if inserted is not None else None
+
+
+def lock_inbound(inbound_id: int, *, session: Session) -> Inbound | None:
+    """The delivery if it still waits to be processed, locked (another process may be on it)."""
+    statement = select(Inbound).where(
+        Inbound.id == inbound_id, Inbound.status == InboundStatus.received
+    )
+    return session.exec(statement.with_for_update(skip_locked=True)).first()
+
+
+def finish_inbound(inbound: Inbound, now: datetime, *, session: Session) -> None:
+    """Done: the payload (which holds the reply address) is not kept any longer than needed."""
+    inbound.status = InboundStatus.done
+    inbound.processed_at = now
+    inbound.payload = None
+    session.add(inbound)
+
+
+def unprocessed_inbound(older_than: datetime, *, limit: int, session: Session) -> list[int]:
+    """Deliveries recorded but not processed (a crash in between): the sweeper finishes them."""
+    statement = (
+        select(Inbound.id)
+        .where(Inbound.status == InboundStatus.received, col(Inbound.received_at) < older_than)
+        .order_by(col(Inbound.id))
+        .limit(limit)
+    )
+    return [int(value) for value in session.exec(statement).all() if value is not None]

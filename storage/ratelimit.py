@@ -1,0 +1,26 @@
+"""Counted events in the database, so that limits hold across processes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from storage.models import RateEvent
+
+
+def count_events(scope: str, key: str, since: datetime, *, session: Session) -> int:
+    statement = select(func.count()).where(
+        RateEvent.scope == scope, RateEvent.key == key, col(RateEvent.at) >= since
+    )
+    return int(session.exec(statement).one())
+
+
+def add_event(scope: str, key: str, now: datetime, *, session: Session) -> None:
+    session.add(RateEvent(scope=scope, key=key, at=now))
+
+
+def prune_events(before: datetime, *, session: Session) -> int:
+    result = session.execute(sa.delete(RateEvent).where(col(RateEvent.at) < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
