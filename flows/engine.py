@@ -6,7 +6,7 @@ snapshot is a plain JSON-able dict: the inbox stores it encrypted and hands it b
 
 from __future__ import annotations
 
-import copy
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +15,7 @@ from transitions import EventData
 from flows.machine import ADVANCE, Flows, RouteTransition, option_trigger
 from flows.regions import Region
 from flows.report import CLOSE_PERPETRATORS, parse_phone, priority_of, report_fields
-from flows.safety import Command, command_of, format_contacts, has_danger_phrase, normalise
+from flows.safety import Command, command_of, has_danger_phrase, label_form
 from flows.spec import END, Route, Step, StepKind
 from flows.types import Choice, Effect, EffectKind, InputKind, Reply, StepResult, UserInput
 
@@ -41,6 +41,9 @@ def condition(method: TurnMethod) -> TurnMethod:
 def effect(method: TurnMethod) -> TurnMethod:
     EFFECTS.add(method.__name__)
     return method
+
+
+_CONTAINERS = (dict, list)
 
 
 def new_snapshot(flow: str, state: str, locale: str) -> dict[str, Any]:
@@ -69,7 +72,11 @@ def step(flows: Flows, snapshot: dict[str, Any] | None, user_input: UserInput) -
         start = flows.specs[REPORT_FLOW].start
         snap = new_snapshot(REPORT_FLOW, start, flows.default_locale)
     else:
-        snap = copy.deepcopy(snapshot)
+        # One level deep is a full copy: every nested value is a list or dict of plain values.
+        snap = {
+            key: value.copy() if type(value) in _CONTAINERS else value
+            for key, value in snapshot.items()
+        }
     turn = Turn(flows, snap, user_input, fresh=fresh)
     child_before = turn.child
     turn.run()
@@ -149,7 +156,7 @@ class Turn:
         )
 
     def contacts(self) -> str:
-        return format_contacts(self.flows.contacts, self.locale)
+        return self.flows.contact_lines[self.locale]
 
     def answer(self) -> None:
         user_input, spec = self.input, self.step_spec
@@ -190,20 +197,13 @@ class Turn:
             return option if option in spec.options else None
         if user_input.kind is not InputKind.text:
             return None
-        typed = _label_form(user_input.text)
-        if not typed:
-            return None
-        catalogue = self.flows.catalogue
-        for option in spec.options:
-            if typed == option.replace("_", " ") or typed == option:
-                return option
-            for label in catalogue.labels(f"{self.snap['state']}.{option}"):
-                if typed == _label_form(label):
-                    return option
-        return None
+        words = self.flows.option_words[(self.flow, self.snap["state"])]
+        return words.get(label_form(user_input.text)) if user_input.text else None
 
     def not_understood(self) -> None:
-        self.say("not_understood")
+        # A greeting at the welcome is no mistake to apologise for.
+        if not (self.step_spec.quiet and self.input.kind is InputKind.text):
+            self.say("not_understood")
         self.prompt(again=True)
 
     # -- handlers per kind of step --------------------------------------------------------------
@@ -459,6 +459,8 @@ class Turn:
 
     def choices(self) -> tuple[Choice, ...]:
         spec, state = self.step_spec, self.snap["state"]
+        if spec.kind not in _DYNAMIC_CHOICES:
+            return _static_choices(state, tuple(spec.options))
         catalogue, locale = self.flows.catalogue, self.locale
         buttons: list[Choice] = []
         if spec.kind is StepKind.region:
@@ -535,7 +537,8 @@ class Turn:
             case Command.exit:
                 self.effects.append(Effect(EffectKind.forget_draft))
                 self.effects.append(Effect(EffectKind.clear_chat))
-                self.end("exit.done")
+                self.say("exit.done")
+                self.ended = True  # from any flow: nothing of the conversation is kept
             case Command.back:
                 self.go_back()
             case Command.restart | Command.start:
@@ -635,6 +638,9 @@ class Turn:
         self.snap["case"] = None
 
 
-def _label_form(text: str) -> str:
-    """How typed text and button labels are compared: case, spacing and edge marks ignored."""
-    return normalise(text).strip(" .!?,;:'\"✓").replace("_", " ")
+_DYNAMIC_CHOICES = frozenset({StepKind.region, StepKind.edit, StepKind.toggles})
+
+
+@functools.cache
+def _static_choices(state: str, options: tuple[str, ...]) -> tuple[Choice, ...]:
+    return tuple(Choice(f"{state}:{option}", f"{state}.{option}") for option in options)

@@ -8,21 +8,18 @@ methods of the model (:class:`flows.engine.Turn`), attached for one step and det
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
-from transitions import Machine, Transition
+from transitions import Machine, State, Transition
 
 from flows.regions import Regions
-from flows.safety import Contact
+from flows.safety import Contact, format_contacts, label_form
 from flows.spec import END, FlowSpec, Route
-from flows.texts import Catalogue
+from flows.texts import LOCALES, Catalogue
 
 ADVANCE = "advance"
-
-# With model_override, transitions logs a warning for every trigger it does not bind, on every
-# attach: that is the intended behaviour here, not news, and not worth a log line per turn.
-logging.getLogger("transitions.core").setLevel(logging.ERROR)
 
 
 def option_trigger(option: str) -> str:
@@ -41,7 +38,20 @@ class RouteTransition(Transition):
 
 
 class FlowMachine(Machine):
+    """A Machine whose models get nothing bound onto them.
+
+    The engine fires triggers through ``machine.events`` and keeps no per-state callbacks on the
+    model, so the convenience methods transitions would bind at every attach (``to_x``, ``is_x``,
+    ``on_enter_x``, one per trigger and state) are unused; skipping them makes attaching a model
+    for one step cheap enough to do on every turn (see bench/engine_bench.py).
+    """
+
     transition_cls = RouteTransition
+
+    def add_model(self, model: Any, initial: str | Enum | State | None = None) -> None:
+        # Register and place the model; bind nothing (Machine.add_model binds per trigger/state).
+        self.models.append(model)
+        self.set_state(initial if initial is not None else str(self.initial), model=model)
 
 
 def build_machine(spec: FlowSpec) -> FlowMachine:
@@ -50,7 +60,7 @@ def build_machine(spec: FlowSpec) -> FlowMachine:
         states=[*spec.steps, END],
         initial=spec.start,
         auto_transitions=False,
-        model_override=True,  # bind nothing onto the model: triggers are fired through the machine
+        model_override=False,
         send_event=True,
         ignore_invalid_triggers=False,
     )
@@ -85,3 +95,19 @@ class Flows:
     contacts: list[Contact]
     regions: Regions
     default_locale: str = "id"
+    # Made once from the above: contacts as shown per locale, and per (flow, step) the typed
+    # forms (label in any locale, or id) of each option.
+    contact_lines: dict[str, str] = field(default_factory=dict)
+    option_words: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for locale in LOCALES:
+            self.contact_lines[locale] = format_contacts(self.contacts, locale)
+        for flow, spec in self.specs.items():
+            for name, step in spec.steps.items():
+                words: dict[str, str] = {}
+                for option in step.options:
+                    words.setdefault(label_form(option), option)
+                    for label in self.catalogue.labels(f"{name}.{option}"):
+                        words.setdefault(label_form(label), option)
+                self.option_words[(flow, name)] = words

@@ -56,6 +56,11 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", folded).strip()
 
 
+def label_form(text: str) -> str:
+    """How typed text and button labels are compared: case, spacing and edge marks ignored."""
+    return normalise(text).strip(" .!?,;:'\"✓").replace("_", " ")
+
+
 def command_of(text: str) -> Command | None:
     """The global word a message is, if it is one (and nothing else)."""
     if len(text) > 40:

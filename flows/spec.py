@@ -47,6 +47,7 @@ class Step(BaseModel):
     next: list[Route] = Field(default_factory=list)
     editable: bool = False
     reprompt: str | None = None  # text key when the step is shown again (default: the prompt)
+    quiet: bool = False  # text that is no option re-shows the step without "not understood"
 
     @field_validator("on", mode="before")
     @classmethod

@@ -18,6 +18,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
+from bot.inbox import Inbox
+from flows.loader import load_flows
+from flows.machine import Flows
 from storage.crypto import Crypto, Keys, generate_data_key, generate_secret
 from storage.db import Database
 from storage.migrate import upgrade
@@ -40,6 +43,16 @@ def keys() -> Keys:
 @pytest.fixture
 def crypto(keys: Keys) -> Crypto:
     return Crypto.from_keys(keys)
+
+
+@pytest.fixture(scope="session")
+def flows() -> Flows:
+    return load_flows()
+
+
+@pytest.fixture
+def inbox(database: Database, crypto: Crypto, flows: Flows) -> Inbox:
+    return Inbox(database, crypto, flows)
 
 
 @pytest.fixture(scope="session")

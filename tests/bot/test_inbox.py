@@ -1,0 +1,255 @@
+"""The inbox on a real database (SQLite and PostgreSQL): once, durable, anonymous."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import func, select
+
+from bot import inbox as inbox_module
+from bot.inbox import Inbox, InboxConfig
+from bot.messages import InboundMessage, OutboundMessage
+from flows import engine
+from flows.types import UserInput
+from storage import reports
+from storage.agencies import create_agency
+from storage.masking import mask_pii
+from storage.models import (
+    Channel,
+    Conversation,
+    Inbound,
+    InboundStatus,
+    OutboxMessage,
+    Report,
+)
+
+CHAT_ID = "987654321012"
+STORY = "Nomor saya 0812-3456-7890, NIK 1871014501900001, email siti.rahayu@example.org."
+REPORT_PATH = (
+    "welcome:start",
+    "danger:no",
+    "consent:agree",
+    "reporter:self",
+    "victim_age:adult",
+    "victim_gender:female",
+    "category:psychological",
+    "ongoing:yes",
+    "when:this_week",
+)
+AFTER_REGION = ("place:home", "perpetrator:known")
+
+
+class Phone:
+    def __init__(self, inbox: Inbox, identity: str = CHAT_ID) -> None:
+        self.inbox = inbox
+        self.identity = identity
+        self.sent = 0
+
+    def message(self, user_input: UserInput, delivery: str | None = None) -> InboundMessage:
+        self.sent += 1
+        return InboundMessage(
+            channel=Channel.telegram,
+            delivery_id=delivery or f"{self.identity}-{self.sent}",
+            identity=self.identity,
+            address=self.identity,
+            input=user_input,
+        )
+
+    def type(self, text: str) -> bool:
+        return self.inbox.handle(self.message(UserInput.typed(text)))
+
+    def press(self, choice: str) -> bool:
+        return self.inbox.handle(self.message(UserInput.pressed(choice)))
+
+    def outbox(self) -> list[OutboundMessage]:
+        key = self.inbox.reporter_key(Channel.telegram, self.identity)
+        with self.inbox.database.unit() as session:
+            rows = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.reporter_key == key)
+                .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            ).all()
+            return [
+                OutboundMessage.from_bytes(self.inbox.crypto.cipher.decrypt(row.payload))
+                for row in rows
+            ]
+
+    def report(self, *, province: str = "lampung", regency: str = "mesuji") -> str:
+        self.type("halo")
+        for choice in REPORT_PATH:
+            self.press(choice)
+        self.type(province)
+        self.type(regency)
+        for choice in AFTER_REGION:
+            self.press(choice)
+        self.type(STORY)
+        for choice in ("story:done", "evidence:skip", "needs:legal", "needs:done"):
+            self.press(choice)
+        self.press("contact:chat")
+        self.press("review:submit")
+        receipt_text = self.outbox()[-1].text
+        return receipt_text.split("*")[1]
+
+
+def count(inbox: Inbox, model: type) -> int:
+    with inbox.database.unit() as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def test_a_duplicate_delivery_is_processed_once(inbox: Inbox) -> None:
+    phone = Phone(inbox)
+    first = phone.message(UserInput.typed("halo"), delivery="update-1")
+    assert inbox.handle(first) is True
+    assert inbox.handle(first) is False
+    assert count(inbox, Inbound) == 1
+    assert len(phone.outbox()) == 1
+
+
+def test_concurrent_duplicates_make_one_turn(inbox: Inbox) -> None:
+    phone = Phone(inbox)
+    message = phone.message(UserInput.typed("halo"), delivery="update-concurrent")
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(inbox.handle(message))) for _ in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 1
+    assert len(phone.outbox()) == 1
+
+
+def test_a_report_is_stored_routed_and_masked(inbox: Inbox) -> None:
+    with inbox.database.unit() as session:
+        create_agency("NASIONAL", "Nasional", regions=[], national=True, session=session)
+        create_agency(
+            "LAMPUNG", "UPTD PPA Lampung", regions=["18"], national=False, session=session
+        )
+        mesuji = create_agency(
+            "MESUJI", "UPTD PPA Mesuji", regions=["18.11"], national=False, session=session
+        )
+    receipt = Phone(inbox).report()
+    with inbox.database.unit() as session:
+        report = session.exec(select(Report)).one()
+        assert report.agency_id == mesuji.id
+        assert report.priority == "high"  # ongoing violence
+        assert report.province == "18"
+        assert report.regency == "18.11"
+        assert report.needs == ["legal"]
+        assert report.reply_address is not None
+        assert report.story is not None
+        assert report.story_masked is not None
+        assert inbox.crypto.cipher.decrypt_text(report.story) == STORY
+        masked = inbox.crypto.cipher.decrypt_text(report.story_masked)
+        assert masked == mask_pii(STORY)
+        assert "0812" not in masked
+        assert "1871014501900001" not in masked
+        assert "siti.rahayu" not in masked
+        found = reports.find_report_by_receipt(receipt, hasher=inbox.crypto.hasher, session=session)
+        assert found is not None
+        assert found.id == report.id
+
+
+def test_a_province_without_agency_goes_to_the_national_one(inbox: Inbox) -> None:
+    with inbox.database.unit() as session:
+        national = create_agency("NASIONAL", "Nasional", regions=[], national=True, session=session)
+        create_agency("BALI", "UPTD PPA Bali", regions=["51"], national=False, session=session)
+    Phone(inbox).report()
+    with inbox.database.unit() as session:
+        assert session.exec(select(Report)).one().agency_id == national.id
+
+
+def test_nothing_identifying_is_stored_in_clear(inbox: Inbox) -> None:
+    Phone(inbox).report()
+    canaries = [CHAT_ID, "0812-3456-7890", "081234567890", "1871014501900001", "siti.rahayu"]
+    with inbox.database.engine.connect() as connection:
+        for table in ("conversation", "inbound", "outbox", "report", "report_message"):
+            for row in connection.execute(sa.text(f"SELECT * FROM {table}")).all():  # noqa: S608
+                dumped = " ".join(
+                    value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                    for value in row
+                )
+                for canary in canaries:
+                    assert canary not in dumped, (table, canary)
+
+
+def test_an_expired_draft_starts_fresh_with_a_note(inbox: Inbox) -> None:
+    now = [datetime(2026, 11, 22, 8, tzinfo=UTC)]
+    inbox.clock = lambda: now[0]
+    phone = Phone(inbox)
+    phone.type("halo")
+    phone.press("welcome:start")
+    now[0] += timedelta(hours=25)
+    phone.type("halo")
+    last_two = [message.text for message in phone.outbox()[-2:]]
+    assert "lama tidak dilanjutkan" in last_two[0]
+    assert last_two[1].startswith("Halo. Ini Lapor Aman")
+
+
+def test_receipt_lookups_are_limited_and_answer_alike(inbox: Inbox) -> None:
+    inbox.config = InboxConfig(receipt_failures=3)
+    receipt = Phone(inbox).report()
+    guesser = Phone(inbox, identity="555")
+    guesser.type("status")
+    for guess in ("AAAA-BBBB-2CCC-D", "AAAA-BBBB-3CCC-D", "AAAA-BBBB-4CCC-D"):
+        guesser.type(guess)
+    guesser.type(receipt)  # right, but locked out: the same answer as a wrong code
+    texts = [message.text for message in guesser.outbox()]
+    assert texts[-2] == texts[-4]
+    assert "tidak kami temukan" in texts[-2]
+    other = Phone(inbox, identity="556")
+    other.type("status")
+    other.type(receipt.lower().replace("-", " "))
+    assert "Status laporan" in other.outbox()[-1].text
+
+
+def test_a_turn_that_crashes_is_finished_later_without_loss_or_double(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phone = Phone(inbox)
+    real_step = engine.step
+    calls = {"n": 0}
+
+    def crash_once(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("power cut")
+        return real_step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "step", crash_once)
+    message = phone.message(UserInput.typed("halo"))
+    recorded = inbox.record(message)
+    assert recorded is not None
+    assert inbox.process(recorded) is False
+    assert count(inbox, OutboxMessage) == 0
+    assert count(inbox, Conversation) == 0
+    assert inbox.process(recorded) is True
+    assert inbox.process(recorded) is False
+    assert len(phone.outbox()) == 1
+    with inbox.database.unit() as session:
+        row = session.exec(select(Inbound)).one()
+        assert row.status == InboundStatus.done
+        assert row.payload is None
+
+
+def test_a_turn_that_keeps_crashing_ends_with_an_apology(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def always(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(engine, "step", always)
+    phone = Phone(inbox)
+    recorded = inbox.record(phone.message(UserInput.typed("halo")))
+    assert recorded is not None
+    for _ in range(inbox_module.MAX_ATTEMPTS):
+        assert inbox.process(recorded) is False
+    texts = [message.text for message in phone.outbox()]
+    assert len(texts) == 1
+    assert texts[0].startswith("Maaf, ada gangguan")
+    with inbox.database.unit() as session:
+        assert session.exec(select(Inbound)).one().status == InboundStatus.failed
