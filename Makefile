@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit format clean
+.PHONY: run test lint typecheck unit format clean bench
 
 run: $(VENV)/.installed
 	$(BIN)/lapor serve --demo
@@ -45,3 +45,6 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/engine_bench.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,6 +63,8 @@ def create_db_engine(url: str | URL) -> Engine:
         path = sqlite_path(parsed)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Only this user may read the database (SQLite gives its -wal and -shm the same mode).
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         engine = sa.create_engine(
             parsed,
             hide_parameters=True,

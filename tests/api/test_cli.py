@@ -205,3 +205,28 @@ def test_serve_demo_answers_health_ready_and_metrics(tmp_path: Path) -> None:
     assert "demo-supervisor" in stdout
     assert (tmp_path / "lapor.db").exists()
     assert (tmp_path / ".lapor" / "keys.json").exists()
+
+
+def test_chat_files_a_report_and_resumes_after_a_restart(tmp_path: Path) -> None:
+    first = run(
+        ["chat"],
+        tmp_path,
+        stdin="halo\n1\n2\n1\n1\n2\n1\n3\n",  # … up to the category question, then Ctrl-D
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.rstrip().endswith(">")
+    assert "Apakah kekerasan ini masih terus terjadi?" in first.stdout
+    resumed = run(["chat"], tmp_path, stdin="")
+    # A new `lapor chat` shows where the conversation stood, not the welcome.
+    assert resumed.stdout.lstrip().startswith("Apakah kekerasan ini masih terus terjadi?")
+    answers = "1\n2\nlampung\nmesuji\n1\n4\nSaya dipukul.\n1\n2\n7\n1\n1\n"
+    finished = run(["chat"], tmp_path, stdin=answers)
+    assert "Laporanmu sudah terkirim" in finished.stdout
+    receipt = finished.stdout.split("Kode laporanmu: *")[1].split("*")[0]
+    checked = run(["chat"], tmp_path, stdin=f"status\n{receipt.lower()}\n")
+    assert "Status laporan: *diterima, menunggu petugas*" in checked.stdout
+
+
+def test_chat_in_english(tmp_path: Path) -> None:
+    result = run(["chat", "--lang", "en"], tmp_path, stdin="")
+    assert result.stdout.lstrip().startswith("Hello. This is Lapor Aman")

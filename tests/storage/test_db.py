@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import stat
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -55,6 +57,19 @@ def test_sqlite_runs_with_the_safety_pragmas(sqlite_database: Database) -> None:
     assert value == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "secure_delete": 1}
     assert busy is not None
     assert busy >= 5000
+
+
+def test_a_new_sqlite_database_is_private_to_its_user(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'private.db'}")
+    try:
+        assert database.ping()
+        with database.engine.connect() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (x)")
+            connection.commit()
+        for name in ("private.db", "private.db-wal"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    finally:
+        database.dispose()
 
 
 def test_a_receipt_typed_sloppily_finds_its_report(database: Database, crypto: Crypto) -> None:
