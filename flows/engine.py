@@ -215,16 +215,23 @@ class Turn:
             return
         self.choose(option)
 
-    def on_text(self) -> None:
+    def typed_content(self) -> str | None:
+        """Text typed as content for this step; ``None`` when the message was one of the step's
+        options (then taken) or is no usable text (then answered)."""
         option = self.option()
         if option is not None:
             self.choose(option)
-            return
+            return None
         if self.input.kind is not InputKind.text or not self.input.text.strip():
             self.not_understood()
-            return
-        self.add_to_story(self.input.text)
-        self.say("story.more", self.choices())
+            return None
+        return self.input.text
+
+    def on_text(self) -> None:
+        text = self.typed_content()
+        if text is not None:
+            self.add_to_story(text)
+            self.say("story.more", self.choices())
 
     def add_to_story(self, text: str) -> None:
         story: list[str] = self.snap["story"]
@@ -330,14 +337,9 @@ class Turn:
         self.not_understood()
 
     def on_lookup(self) -> None:
-        option = self.option()
-        if option is not None:
-            self.choose(option)
-            return
-        if self.input.kind is not InputKind.text or not self.input.text.strip():
-            self.not_understood()
-            return
-        self.effects.append(Effect(EffectKind.lookup_receipt, {"text": self.input.text}))
+        text = self.typed_content()
+        if text is not None:
+            self.effects.append(Effect(EffectKind.lookup_receipt, {"text": text}))
 
     def on_event(self) -> None:
         event = self.input.event
@@ -352,17 +354,18 @@ class Turn:
             self.prompt(again=True)
 
     def on_message(self) -> None:
-        option = self.option()
-        if option is not None:
-            self.choose(option)
+        text = self.typed_content()
+        if text is None:
             return
         case = self.snap.get("case")
-        if self.input.kind is not InputKind.text or not self.input.text.strip() or not case:
+        if not case:
             self.not_understood()
             return
-        text = self.input.text.strip()[:MAX_STORY_CHARS]
         self.effects.append(
-            Effect(EffectKind.reply_to_officers, {"report": case["report"], "text": text})
+            Effect(
+                EffectKind.reply_to_officers,
+                {"report": case["report"], "text": text.strip()[:MAX_STORY_CHARS]},
+            )
         )
         self.say("reply.sent")
         self.fire(ADVANCE)

@@ -72,18 +72,23 @@ def test_a_new_sqlite_database_is_private_to_its_user(tmp_path: Path) -> None:
         database.dispose()
 
 
-def test_a_receipt_typed_sloppily_finds_its_report(database: Database, crypto: Crypto) -> None:
+def _report_with_receipt(database: Database, crypto: Crypto, reference: str) -> str:
     agency_id = _agency(database)
     receipt = generate_receipt()
     with database.unit() as session:
         session.add(
             Report(
-                reference="R-TEST1",
+                reference=reference,
                 receipt_hash=crypto.hasher.receipt_hash(receipt),
                 agency_id=agency_id,
                 locale="id",
             )
         )
+    return receipt
+
+
+def test_a_receipt_typed_sloppily_finds_its_report(database: Database, crypto: Crypto) -> None:
+    receipt = _report_with_receipt(database, crypto, "R-TEST1")
     shown = format_receipt(receipt)
     typed_forms = [
         shown,
@@ -105,17 +110,7 @@ def test_a_receipt_typed_sloppily_finds_its_report(database: Database, crypto: C
 
 
 def test_the_receipt_itself_is_not_stored(database: Database, crypto: Crypto) -> None:
-    agency_id = _agency(database)
-    receipt = generate_receipt()
-    with database.unit() as session:
-        session.add(
-            Report(
-                reference="R-TEST2",
-                receipt_hash=crypto.hasher.receipt_hash(receipt),
-                agency_id=agency_id,
-                locale="id",
-            )
-        )
+    receipt = _report_with_receipt(database, crypto, "R-TEST2")
     with database.engine.connect() as connection:
         row = connection.execute(sa.text("SELECT * FROM report")).mappings().one()
     stored = " ".join(str(value) for value in row.values())
