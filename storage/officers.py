@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
+from storage import audit, ratelimit
 from storage.models import Agency, Officer, Role
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -16,6 +19,17 @@ MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
 # Verifying against this when the username is unknown keeps the timing of both answers alike.
 _DUMMY_HASH = _hasher.hash("lapor-aman-timing-equaliser")
+
+
+LOGIN_FAILURE = "login_failure"
+
+
+@dataclass(frozen=True)
+class LoginLimit:
+    """``failures`` wrong passwords for one username within ``window`` lock it for ``window``."""
+
+    failures: int = 5
+    window: timedelta = timedelta(minutes=15)
 
 
 class OfficerError(Exception):
@@ -63,3 +77,28 @@ def authenticate(username: str, password: str, *, session: Session) -> Officer |
         officer.password_hash = hash_password(password)
         session.add(officer)
     return officer
+
+
+def log_in(
+    username: str, password: str, now: datetime, limit: LoginLimit, *, session: Session
+) -> Officer | None:
+    """:func:`authenticate`, unless the username is locked by recent failures; a locked account and
+    a wrong password get the same ``None`` (and the same work), so the lock tells a guesser
+    nothing. Failures are counted and audited."""
+    key = username.strip().lower()[:64]
+    failures = ratelimit.count_events(LOGIN_FAILURE, key, now - limit.window, session=session)
+    locked = failures >= limit.failures
+    officer = authenticate(username, password, session=session)
+    if officer is not None and not locked:
+        audit.record("auth.login", now, officer_id=officer.id, session=session)
+        return officer
+    ratelimit.add_event(LOGIN_FAILURE, key, now, session=session)
+    known = session.exec(select(Officer.id).where(Officer.username == key)).first()
+    audit.record(
+        "auth.locked" if locked else "auth.failed",
+        now,
+        officer_id=known,
+        detail={"known_user": known is not None},
+        session=session,
+    )
+    return None

@@ -1,0 +1,465 @@
+"""The duty officers' report routes (CONTRACT §5): queue, read, claim, moves, notes, referrals,
+messages. Each request is one unit of work, committed before the answer is sent; every read of a
+report and every action is audited in the same unit."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session, select
+
+from api.errors import Refused, not_found
+from api.runtime import Runtime
+from api.schemas import (
+    AssignmentCreate,
+    AttachmentPublic,
+    CallbackPublic,
+    EventPublic,
+    MessageCreate,
+    MessageSent,
+    NoteCreate,
+    ReferralCreate,
+    ReportPublic,
+    ReportsPublic,
+    ReportSummary,
+    TimelinePublic,
+    TransitionCreate,
+    errors,
+)
+from api.security import CurrentOfficer, CurrentSupervisor, RuntimeDep
+from storage import audit, reports, triage
+from storage.lifecycle import IllegalMove, allowed_actions
+from storage.models import Agency, MessageDirection, Officer, Priority, Report, ReportStatus
+from storage.triage import NoConsent, NotYours, Scope
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+MAX_PAGE = 200
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _unit(runtime: Runtime) -> Iterator[Session]:
+    """One transaction; the translation of storage refusals into HTTP answers."""
+    try:
+        with runtime.database.unit() as session:
+            yield session
+    except IllegalMove as exc:
+        raise Refused(409, str(exc), allowed=exc.allowed) from None
+    except NotYours as exc:
+        raise Refused(409, str(exc), holder=exc.holder) from None
+    except NoConsent as exc:
+        raise Refused(409, str(exc)) from None
+
+
+def _load(report_id: str, caller: Scope, session: Session, *, lock: bool = False) -> Report:
+    report = triage.get_visible(report_id, caller, session=session, lock=lock)
+    if report is None:
+        raise not_found()
+    return report
+
+
+def _agency_codes(reports_: list[Report], session: Session) -> dict[int, str]:
+    ids = {report.agency_id for report in reports_ if report.agency_id is not None}
+    if not ids:
+        return {}
+    rows = session.exec(select(Agency.id, Agency.code).where(Agency.id.in_(ids)))  # type: ignore[union-attr]
+    return {agency_id: code for agency_id, code in rows.all() if agency_id is not None}
+
+
+def _usernames(reports_: list[Report], session: Session) -> dict[int, str]:
+    ids = {report.claimed_by for report in reports_ if report.claimed_by is not None}
+    if not ids:
+        return {}
+    rows = session.exec(select(Officer.id, Officer.username).where(Officer.id.in_(ids)))  # type: ignore[union-attr]
+    return {officer_id: name for officer_id, name in rows.all() if officer_id is not None}
+
+
+def _summary_fields(
+    report: Report, agencies: dict[int, str], names: dict[int, str], now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": report.id,
+        "reference": report.reference,
+        "status": report.status,
+        "priority": report.priority,
+        "agency": agencies.get(report.agency_id) if report.agency_id is not None else None,
+        "category": report.category,
+        "victim_age": report.victim_age,
+        "province": report.province,
+        "regency": report.regency,
+        "danger": report.danger,
+        "created_at": report.created_at,
+        "claimed_by": names.get(report.claimed_by) if report.claimed_by is not None else None,
+        "sla_due_at": report.sla_due_at,
+        "overdue": triage.overdue(report, now),
+    }
+
+
+def _public(report: Report, runtime: Runtime, session: Session, now: datetime) -> ReportPublic:
+    cipher = runtime.crypto.cipher
+    attachments = [
+        AttachmentPublic(id=item.id, kind=item.kind, size=item.size, sha256=item.sha256)
+        for item in triage.attachments_of(report, session=session)
+    ]
+    return ReportPublic(
+        **_summary_fields(
+            report, _agency_codes([report], session), _usernames([report], session), now
+        ),
+        reporter=report.reporter,
+        victim_gender=report.victim_gender,
+        ongoing=report.ongoing,
+        when=report.when,
+        place=report.place,
+        perpetrator=report.perpetrator,
+        lives_with=report.lives_with,
+        needs=list(report.needs or []),
+        contact=report.contact,
+        story=cipher.decrypt_text(report.story_masked) if report.story_masked else None,
+        attachments=attachments,
+        allowed_actions=allowed_actions(report.status),
+    )
+
+
+def _encode_cursor(report: Report) -> str:
+    key = [
+        triage.PRIORITY_RANK[Priority(report.priority)],
+        report.created_at.isoformat(),
+        report.id,
+    ]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        rank, created, report_id = json.loads(raw)
+        at = datetime.fromisoformat(created)
+        if not isinstance(rank, int) or not isinstance(report_id, str) or at.tzinfo is None:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise Refused(422, "cursor is not one this API gave out") from None
+    return rank, at, report_id
+
+
+@router.get(
+    "",
+    summary="The queue: your agency's open reports, most urgent and oldest first",
+    responses=errors(401, 422),
+)
+def list_reports(
+    caller: CurrentOfficer,
+    runtime: RuntimeDep,
+    *,
+    status: ReportStatus | None = None,
+    priority: Priority | None = None,
+    mine: bool = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> ReportsPublic:
+    after = _decode_cursor(cursor) if cursor else None
+    now = utcnow()
+    with _unit(runtime) as session:
+        found = triage.queue(
+            caller,
+            status=status,
+            priority=priority,
+            mine=mine,
+            after=after,
+            limit=limit + 1,
+            session=session,
+        )
+        page = found[:limit]
+        agencies, names = _agency_codes(page, session), _usernames(page, session)
+        items = [ReportSummary(**_summary_fields(r, agencies, names, now)) for r in page]
+    next_cursor = _encode_cursor(page[-1]) if len(found) > limit else None
+    return ReportsPublic(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{report_id}", summary="One report (the read is audited)", responses=errors(401, 404))
+def read_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session)
+        audit.record(
+            "report.read", now, officer_id=caller.officer_id, report_id=report.id, session=session
+        )
+        return _public(report, runtime, session, now)
+
+
+@router.post(
+    "/{report_id}/claim",
+    summary="Take the report; 409 if another officer holds it",
+    responses=errors(401, 404, 409),
+)
+def claim_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = triage.claim(_load(report_id, caller, session), caller, now, session=session)
+        audit.record(
+            "report.claim", now, officer_id=caller.officer_id, report_id=report.id, session=session
+        )
+        return _public(report, runtime, session, now)
+
+
+@router.post(
+    "/{report_id}/release",
+    summary="Give the report back to the queue",
+    responses=errors(401, 404, 409),
+)
+def release_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session, lock=True)
+        triage.release(report, caller, now, session=session)
+        audit.record(
+            "report.release",
+            now,
+            officer_id=caller.officer_id,
+            report_id=report.id,
+            session=session,
+        )
+        return _public(report, runtime, session, now)
+
+
+@router.post(
+    "/{report_id}/assign",
+    summary="Supervisors: hand the report to an officer of its agency",
+    responses=errors(401, 403, 404, 422),
+)
+def assign_report(
+    report_id: str, body: AssignmentCreate, caller: CurrentSupervisor, runtime: RuntimeDep
+) -> ReportPublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session, lock=True)
+        officer = session.exec(
+            select(Officer).where(Officer.username == body.officer.strip().lower())
+        ).first()
+        if (
+            officer is None
+            or not officer.active
+            or (report.agency_id is not None and officer.agency_id != report.agency_id)
+        ):
+            raise Refused(422, "no active officer of this report's agency has that username")
+        if report.status == ReportStatus.closed:
+            raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
+        triage.reassign(report, officer, caller, now, session=session)
+        audit.record(
+            "report.assign",
+            now,
+            officer_id=caller.officer_id,
+            report_id=report.id,
+            detail={"to": officer.id},
+            session=session,
+        )
+        return _public(report, runtime, session, now)
+
+
+@router.post(
+    "/{report_id}/transitions",
+    summary="Move the report through its lifecycle; 409 lists the moves allowed",
+    responses=errors(401, 404, 409, 422),
+)
+def move_report(
+    report_id: str, body: TransitionCreate, caller: CurrentOfficer, runtime: RuntimeDep
+) -> ReportPublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session, lock=True)
+        triage.transition(report, body.action, caller, now, body.reason, session=session)
+        audit.record(
+            "report.transition",
+            now,
+            officer_id=caller.officer_id,
+            report_id=report.id,
+            detail={"action": body.action, "to": str(report.status)},
+            session=session,
+        )
+        return _public(report, runtime, session, now)
+
+
+@router.post(
+    "/{report_id}/notes",
+    status_code=201,
+    summary="An internal note (never shown to the reporter)",
+    responses=errors(401, 404, 422),
+)
+def add_note(
+    report_id: str, body: NoteCreate, caller: CurrentOfficer, runtime: RuntimeDep
+) -> TimelinePublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session)
+        triage.add_note(
+            report, runtime.crypto.cipher.encrypt_text(body.text), caller, now, session=session
+        )
+        audit.record(
+            "report.note", now, officer_id=caller.officer_id, report_id=report.id, session=session
+        )
+        return _timeline(report, runtime, session)
+
+
+def _holding(report: Report, caller: Scope, session: Session) -> None:
+    """Referrals and messages come from the officer holding the case (or a supervisor)."""
+    if report.status == ReportStatus.new:
+        raise Refused(409, "claim the report first", allowed=["claim"])
+    if report.status == ReportStatus.closed:
+        raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
+    if report.claimed_by != caller.officer_id and caller.role.value == "officer":
+        raise NotYours(triage.username_of(report.claimed_by, session=session))
+
+
+@router.post(
+    "/{report_id}/referrals",
+    status_code=201,
+    summary="Refer the survivor to a service; 409 when their consent does not cover it",
+    responses=errors(401, 404, 409, 422),
+)
+def refer_report(
+    report_id: str, body: ReferralCreate, caller: CurrentOfficer, runtime: RuntimeDep
+) -> TimelinePublic:
+    now = utcnow()
+    cipher = runtime.crypto.cipher
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session, lock=True)
+        _holding(report, caller, session)
+        note = cipher.encrypt_text(body.note) if body.note else None
+        triage.refer(
+            report, body.service, body.organisation, note, scope=caller, now=now, session=session
+        )
+        audit.record(
+            "report.referral",
+            now,
+            officer_id=caller.officer_id,
+            report_id=report.id,
+            detail={"service": body.service},
+            session=session,
+        )
+        return _timeline(report, runtime, session)
+
+
+@router.post(
+    "/{report_id}/messages",
+    status_code=201,
+    summary="Write to the reporter: pushed to their chat if they chose it, else shown at `status`",
+    responses=errors(401, 404, 409, 422),
+)
+def message_reporter(
+    report_id: str, body: MessageCreate, caller: CurrentOfficer, runtime: RuntimeDep
+) -> MessageSent:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session, lock=True)
+        _holding(report, caller, session)
+        message = reports.add_message(
+            report.id,
+            MessageDirection.to_reporter,
+            runtime.crypto.cipher.encrypt_text(body.text),
+            now,
+            officer_id=caller.officer_id,
+            session=session,
+        )
+        pushed = runtime.inbox.notify_reporter(report, body.text, now, session=session)
+        audit.record(
+            "report.message",
+            now,
+            officer_id=caller.officer_id,
+            report_id=report.id,
+            detail={"pushed": pushed},
+            session=session,
+        )
+        assert message.id is not None
+        return MessageSent(id=message.id, pushed=pushed)
+
+
+@router.get(
+    "/{report_id}/timeline",
+    summary="What happened to the report: claims, moves, notes, referrals and messages",
+    responses=errors(401, 404),
+)
+def read_timeline(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> TimelinePublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session)
+        audit.record(
+            "report.timeline",
+            now,
+            officer_id=caller.officer_id,
+            report_id=report.id,
+            session=session,
+        )
+        return _timeline(report, runtime, session)
+
+
+@router.get(
+    "/{report_id}/callback",
+    summary="The number the reporter asked to be called on: holder only, audited",
+    responses=errors(401, 404, 409),
+)
+def read_callback(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> CallbackPublic:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session)
+        if report.claimed_by != caller.officer_id:
+            raise Refused(
+                409,
+                "only the officer holding the report sees the callback number",
+                allowed=["claim"],
+            )
+        if report.callback_phone is None:
+            raise Refused(404, "the reporter gave no callback number")
+        audit.record(
+            "report.callback",
+            now,
+            officer_id=caller.officer_id,
+            report_id=report.id,
+            session=session,
+        )
+        return CallbackPublic(phone=runtime.crypto.cipher.decrypt_text(report.callback_phone))
+
+
+def _timeline(report: Report, runtime: Runtime, session: Session) -> TimelinePublic:
+    cipher = runtime.crypto.cipher
+    items = [
+        EventPublic(
+            at=event.at,
+            kind=event.kind,
+            officer=username,
+            detail={key: str(value) for key, value in event.detail.items()},
+            text=cipher.decrypt_text(event.text) if event.text else None,
+        )
+        for event, username in triage.timeline(report, session=session)
+    ]
+    names: dict[int, str] = {}
+    for message in reports.messages_of(report.id, session=session):
+        officer = None
+        if message.officer_id is not None:
+            officer = names.setdefault(
+                message.officer_id,
+                triage.username_of(message.officer_id, session=session) or "",
+            )
+        items.append(
+            EventPublic(
+                at=message.created_at,
+                kind="message",
+                officer=officer,
+                detail={
+                    "direction": str(message.direction),
+                    "seen": "yes" if message.seen_at is not None else "no",
+                },
+                text=cipher.decrypt_text(message.text),
+            )
+        )
+    items.sort(key=lambda item: item.at)
+    return TimelinePublic(items=items)
