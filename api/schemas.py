@@ -104,7 +104,7 @@ class ReportPublic(ReportSummary):
     perpetrator: str | None
     lives_with: str | None
     needs: list[str] = Field(description="the help the reporter agreed to be referred to")
-    contact: str | None = Field(description="`chat`, `callback` or `none`")
+    contact: str | None = Field(description="`anonymous`, `chat` or `phone`")
     story: str | None = Field(
         description="phone numbers, e-mail addresses, NIKs and receipts masked"
     )
