@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storage.models import Priority, ReportStatus
 
+REPORT_ID = r"^[0-9a-f-]{1,36}$"
 Action = Literal["start", "refer", "resolve", "close", "reopen"]
 Service = Literal["psychosocial", "medical", "legal", "shelter", "police", "economic"]
 Dimension = Literal["category", "province", "month", "priority", "reporter", "victim_age"]

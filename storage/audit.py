@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEvent, Officer
+from storage.models import AuditEvent, Officer, Report
 
 
 def record(
@@ -34,7 +35,7 @@ def list_events(
     limit: int,
     session: Session,
 ) -> list[tuple[AuditEvent, str | None]]:
-    """Newest first, with the officer's username; ``agency_id`` limits to that agency's officers."""
+    """Newest first, with the officer's username; ``agency_id`` limits to that agency."""
     statement = (
         select(AuditEvent, Officer.username)
         .join(Officer, col(Officer.id) == col(AuditEvent.officer_id), isouter=True)
@@ -42,7 +43,14 @@ def list_events(
         .limit(limit)
     )
     if agency_id is not None:
-        statement = statement.where(Officer.agency_id == agency_id)
+        # The agency's officers' actions, and whatever happened to the agency's reports.
+        own_reports = select(Report.id).where(Report.agency_id == agency_id)
+        statement = statement.where(
+            sa.or_(
+                col(Officer.agency_id) == agency_id,
+                col(AuditEvent.report_id).in_(own_reports),
+            )
+        )
     if report_id is not None:
         statement = statement.where(AuditEvent.report_id == report_id)
     if before_id is not None:

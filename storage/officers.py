@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,11 +62,17 @@ def create_officer(
     return officer
 
 
+def find_officer(username: str, *, session: Session) -> Officer | None:
+    """The officer with this username; None for anything that cannot be one (no query)."""
+    wanted = username.strip().lower()
+    if not USERNAME.match(wanted):
+        return None
+    return session.exec(select(Officer).where(Officer.username == wanted)).first()
+
+
 def authenticate(username: str, password: str, *, session: Session) -> Officer | None:
     """The active officer with these credentials, or None (same work either way)."""
-    officer = session.exec(
-        select(Officer).where(Officer.username == username.strip().lower())
-    ).first()
+    officer = find_officer(username, session=session)
     stored = officer.password_hash if officer is not None and officer.active else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)
@@ -85,7 +92,8 @@ def log_in(
     """:func:`authenticate`, unless the username is locked by recent failures; a locked account and
     a wrong password get the same ``None`` (and the same work), so the lock tells a guesser
     nothing. Failures are counted and audited."""
-    key = username.strip().lower()[:64]
+    # The key is a digest: what was typed may be anything, even a password in the wrong field.
+    key = hashlib.sha256(username.strip().lower().encode("utf-8", "replace")).hexdigest()
     failures = ratelimit.count_events(LOGIN_FAILURE, key, now - limit.window, session=session)
     locked = failures >= limit.failures
     officer = authenticate(username, password, session=session)
@@ -93,7 +101,8 @@ def log_in(
         audit.record("auth.login", now, officer_id=officer.id, session=session)
         return officer
     ratelimit.add_event(LOGIN_FAILURE, key, now, session=session)
-    known = session.exec(select(Officer.id).where(Officer.username == key)).first()
+    found = find_officer(username, session=session)
+    known = found.id if found is not None else None
     audit.record(
         "auth.locked" if locked else "auth.failed",
         now,

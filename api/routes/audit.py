@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.schemas import AuditEventPublic, AuditPublic, errors
+from api.schemas import REPORT_ID, AuditEventPublic, AuditPublic, errors
 from api.security import CurrentSupervisor, RuntimeDep
 from storage import audit
 
@@ -21,9 +21,11 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 def read_audit(
     caller: CurrentSupervisor,
     runtime: RuntimeDep,
-    report_id: Annotated[str | None, Query(max_length=36)] = None,
+    report_id: Annotated[str | None, Query(pattern=REPORT_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=1, description="`next_cursor` of the last page")] = None,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="`next_cursor` of the last page")
+    ] = None,
 ) -> AuditPublic:
     with runtime.database.unit() as session:
         found = audit.list_events(

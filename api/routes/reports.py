@@ -4,20 +4,18 @@ report and every action is audited in the same unit."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlmodel import Session, select
 
 from api.errors import Refused, not_found
 from api.runtime import Runtime
 from api.schemas import (
+    REPORT_ID,
     AssignmentCreate,
     AttachmentPublic,
     CallbackPublic,
@@ -37,11 +35,14 @@ from api.security import CurrentOfficer, CurrentSupervisor, RuntimeDep
 from storage import audit, reports, triage
 from storage.lifecycle import IllegalMove, allowed_actions
 from storage.models import Agency, MessageDirection, Officer, Priority, Report, ReportStatus
+from storage.officers import find_officer
 from storage.triage import NoConsent, NotYours, Scope
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 MAX_PAGE = 200
+ReportId = Annotated[str, Path(pattern=REPORT_ID, description="the report's `id`")]
+MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z, the last time datetime can hold
 
 
 def utcnow() -> datetime:
@@ -131,25 +132,22 @@ def _public(report: Report, runtime: Runtime, session: Session, now: datetime) -
     )
 
 
+# A cursor is a position in the queue's order: priority rank, submission time (microseconds since
+# the epoch) and id. Any cursor of this shape is a valid position, so none is ever "unknown".
+CURSOR = r"^[0-9]\.[0-9]{1,17}\.[0-9a-f-]{1,36}$"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _encode_cursor(report: Report) -> str:
-    key = [
-        triage.PRIORITY_RANK[Priority(report.priority)],
-        report.created_at.isoformat(),
-        report.id,
-    ]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+    rank = triage.PRIORITY_RANK[Priority(report.priority)]
+    micros = (report.created_at - EPOCH) // timedelta(microseconds=1)
+    return f"{rank}.{micros}.{report.id}"
 
 
 def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        rank, created, report_id = json.loads(raw)
-        at = datetime.fromisoformat(created)
-        if not isinstance(rank, int) or not isinstance(report_id, str) or at.tzinfo is None:
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise Refused(422, "cursor is not one this API gave out") from None
-    return rank, at, report_id
+    rank, micros, report_id = cursor.split(".", 2)
+    at = EPOCH + timedelta(microseconds=min(int(micros), MAX_MICROS))
+    return int(rank), at, report_id
 
 
 @router.get(
@@ -165,7 +163,9 @@ def list_reports(
     priority: Priority | None = None,
     mine: bool = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR, description="`next_cursor` of the page before")
+    ] = None,
 ) -> ReportsPublic:
     after = _decode_cursor(cursor) if cursor else None
     now = utcnow()
@@ -187,7 +187,7 @@ def list_reports(
 
 
 @router.get("/{report_id}", summary="One report (the read is audited)", responses=errors(401, 404))
-def read_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
+def read_report(report_id: ReportId, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session)
@@ -202,7 +202,7 @@ def read_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> 
     summary="Take the report; 409 if another officer holds it",
     responses=errors(401, 404, 409),
 )
-def claim_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
+def claim_report(report_id: ReportId, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
     now = utcnow()
     with _unit(runtime) as session:
         report = triage.claim(_load(report_id, caller, session), caller, now, session=session)
@@ -217,7 +217,9 @@ def claim_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) ->
     summary="Give the report back to the queue",
     responses=errors(401, 404, 409),
 )
-def release_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> ReportPublic:
+def release_report(
+    report_id: ReportId, caller: CurrentOfficer, runtime: RuntimeDep
+) -> ReportPublic:
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session, lock=True)
@@ -235,23 +237,21 @@ def release_report(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) 
 @router.post(
     "/{report_id}/assign",
     summary="Supervisors: hand the report to an officer of its agency",
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 409, 422),
 )
 def assign_report(
-    report_id: str, body: AssignmentCreate, caller: CurrentSupervisor, runtime: RuntimeDep
+    report_id: ReportId, body: AssignmentCreate, caller: CurrentSupervisor, runtime: RuntimeDep
 ) -> ReportPublic:
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session, lock=True)
-        officer = session.exec(
-            select(Officer).where(Officer.username == body.officer.strip().lower())
-        ).first()
+        officer = find_officer(body.officer, session=session)
         if (
             officer is None
             or not officer.active
             or (report.agency_id is not None and officer.agency_id != report.agency_id)
         ):
-            raise Refused(422, "no active officer of this report's agency has that username")
+            raise Refused(404, "no active officer of this report's agency has that username")
         if report.status == ReportStatus.closed:
             raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
         triage.reassign(report, officer, caller, now, session=session)
@@ -272,7 +272,7 @@ def assign_report(
     responses=errors(401, 404, 409, 422),
 )
 def move_report(
-    report_id: str, body: TransitionCreate, caller: CurrentOfficer, runtime: RuntimeDep
+    report_id: ReportId, body: TransitionCreate, caller: CurrentOfficer, runtime: RuntimeDep
 ) -> ReportPublic:
     now = utcnow()
     with _unit(runtime) as session:
@@ -296,7 +296,7 @@ def move_report(
     responses=errors(401, 404, 422),
 )
 def add_note(
-    report_id: str, body: NoteCreate, caller: CurrentOfficer, runtime: RuntimeDep
+    report_id: ReportId, body: NoteCreate, caller: CurrentOfficer, runtime: RuntimeDep
 ) -> TimelinePublic:
     now = utcnow()
     with _unit(runtime) as session:
@@ -327,7 +327,7 @@ def _holding(report: Report, caller: Scope, session: Session) -> None:
     responses=errors(401, 404, 409, 422),
 )
 def refer_report(
-    report_id: str, body: ReferralCreate, caller: CurrentOfficer, runtime: RuntimeDep
+    report_id: ReportId, body: ReferralCreate, caller: CurrentOfficer, runtime: RuntimeDep
 ) -> TimelinePublic:
     now = utcnow()
     cipher = runtime.crypto.cipher
@@ -356,7 +356,7 @@ def refer_report(
     responses=errors(401, 404, 409, 422),
 )
 def message_reporter(
-    report_id: str, body: MessageCreate, caller: CurrentOfficer, runtime: RuntimeDep
+    report_id: ReportId, body: MessageCreate, caller: CurrentOfficer, runtime: RuntimeDep
 ) -> MessageSent:
     now = utcnow()
     with _unit(runtime) as session:
@@ -388,7 +388,9 @@ def message_reporter(
     summary="What happened to the report: claims, moves, notes, referrals and messages",
     responses=errors(401, 404),
 )
-def read_timeline(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> TimelinePublic:
+def read_timeline(
+    report_id: ReportId, caller: CurrentOfficer, runtime: RuntimeDep
+) -> TimelinePublic:
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session)
@@ -407,7 +409,9 @@ def read_timeline(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -
     summary="The number the reporter asked to be called on: holder only, audited",
     responses=errors(401, 404, 409),
 )
-def read_callback(report_id: str, caller: CurrentOfficer, runtime: RuntimeDep) -> CallbackPublic:
+def read_callback(
+    report_id: ReportId, caller: CurrentOfficer, runtime: RuntimeDep
+) -> CallbackPublic:
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.errors import Refused
 from api.schemas import Dimension, StatsCell, StatsPublic, errors
 from api.security import CurrentOfficer, RuntimeDep
 from api.suppression import THRESHOLD, TOTAL, suppress
@@ -24,10 +23,13 @@ def read_stats(
     caller: CurrentOfficer,
     runtime: RuntimeDep,
     rows: Annotated[Dimension, Query(description="the dimension counted")] = "category",
-    columns: Annotated[Dimension | None, Query(description="a second dimension")] = None,
+    columns: Annotated[
+        Dimension | None,
+        Query(description="a second dimension (the same as `rows` gives the one-way table)"),
+    ] = None,
 ) -> StatsPublic:
     if columns == rows:
-        raise Refused(422, "rows and columns must be different dimensions")
+        columns = None  # a table of a dimension by itself is its one-way table
     with runtime.database.unit() as session:
         counts = triage.counts(caller, rows, columns, session=session)
     row_keys = sorted({row for row, _ in counts})
