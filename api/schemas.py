@@ -110,7 +110,11 @@ class ReportPublic(ReportSummary):
         description="phone numbers, e-mail addresses, NIKs and receipts masked"
     )
     attachments: list[AttachmentPublic]
-    allowed_actions: list[Action] = Field(description="the lifecycle moves possible now")
+    allowed_actions: list[str] = Field(
+        description="the moves possible now: `claim` and `release` have their own routes, the "
+        "others go to `transitions`",
+        examples=[["release", "start", "refer", "resolve"]],
+    )
 
 
 class ReportsPublic(BaseModel):

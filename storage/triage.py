@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from storage.lifecycle import IllegalMove, move
+from storage.lifecycle import IllegalMove, allowed_actions, move
 from storage.models import (
     Agency,
     Attachment,
@@ -183,7 +183,7 @@ def claim(report: Report, scope: Scope, now: datetime, *, session: Session) -> R
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(report)
         if report.claimed_by is None:
-            raise IllegalMove(report.status, "claim", [])
+            raise IllegalMove(report.status, "claim", allowed_actions(report.status))
         raise NotYours(username_of(report.claimed_by, session=session))
     session.refresh(report)
     _event(report, EventKind.claim, now, officer_id=scope.officer_id, session=session)

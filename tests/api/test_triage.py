@@ -179,7 +179,7 @@ def test_an_illegal_move_answers_409_with_the_moves_allowed(team: Desk) -> None:
         f"/api/v1/reports/{report_id}/transitions", json={"action": "close"}, headers=sari
     )
     assert refused.status_code == 409
-    assert sorted(refused.json()["allowed"]) == ["refer", "resolve", "start"]
+    assert refused.json()["allowed"] == ["release", "start", "refer", "resolve"]
     for action, status in [
         ("start", "in_progress"),
         ("resolve", "resolved"),
