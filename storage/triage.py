@@ -292,6 +292,9 @@ def refer(
         text=note,
         session=session,
     )
+    # A first referral moves the case to "referred"; later ones (or one after resolving) do not.
+    if "refer" in allowed_actions(report.status):
+        transition(report, "refer", scope, now, None, session=session)
 
 
 def timeline(report: Report, *, session: Session) -> list[tuple[ReportEvent, str | None]]:

@@ -34,6 +34,7 @@ from api.schemas import (
 from api.security import CurrentOfficer, CurrentSupervisor, RuntimeDep
 from storage import audit, reports, triage
 from storage.lifecycle import IllegalMove, allowed_actions
+from storage.masking import mask_pii
 from storage.models import Agency, MessageDirection, Officer, Priority, Report, ReportStatus
 from storage.officers import find_officer
 from storage.triage import NoConsent, NotYours, Scope
@@ -447,6 +448,12 @@ def _timeline(report: Report, runtime: Runtime, session: Session) -> TimelinePub
     ]
     names: dict[int, str] = {}
     for message in reports.messages_of(report.id, session=session):
+        text = cipher.decrypt_text(message.text)
+        detail = {"direction": str(message.direction)}
+        if message.direction == MessageDirection.to_reporter:
+            detail["seen"] = "yes" if message.seen_at is not None else "no"
+        else:
+            text = mask_pii(text)  # as in the story: a number stays with the reporter
         officer = None
         if message.officer_id is not None:
             officer = names.setdefault(
@@ -458,11 +465,8 @@ def _timeline(report: Report, runtime: Runtime, session: Session) -> TimelinePub
                 at=message.created_at,
                 kind="message",
                 officer=officer,
-                detail={
-                    "direction": str(message.direction),
-                    "seen": "yes" if message.seen_at is not None else "no",
-                },
-                text=cipher.decrypt_text(message.text),
+                detail=detail,
+                text=text,
             )
         )
     items.sort(key=lambda item: item.at)

@@ -289,6 +289,11 @@ def test_a_referral_the_reporter_did_not_consent_to_is_409_and_says_why(team: De
     referrals = [item for item in timeline["items"] if item["kind"] == "referral"]
     assert [item["detail"]["service"] for item in referrals] == ["psychosocial", "legal"]
     assert referrals[0]["text"] == "dijadwalkan"
+    # The first referral moved the case on; the second did not move it again.
+    moves = [item["detail"]["to"] for item in timeline["items"] if item["kind"] == "transition"]
+    assert moves == ["referred"]
+    report = team.client.get(f"/api/v1/reports/{report_id}", headers=sari).json()
+    assert report["status"] == "referred"
 
 
 def test_every_read_and_action_is_audited_and_supervisors_read_the_audit(team: Desk) -> None:
@@ -352,14 +357,14 @@ def test_an_officers_message_reaches_a_reporter_who_chose_chat_and_their_answer_
     shown = phone.outbox()[-1]
     assert "Kami sudah menghubungi UPTD PPA Kota Semarang." in shown.text
     phone.press("case:reply")
-    phone.type("Terima kasih, saya tunggu.")
+    phone.type("Terima kasih, saya tunggu. Kalau perlu telepon 0857 1111 2222.")
     timeline = team.client.get(f"/api/v1/reports/{report_id}/timeline", headers=sari).json()
     messages = [
         (i["detail"]["direction"], i["text"]) for i in timeline["items"] if i["kind"] == "message"
     ]
     assert messages == [
         ("to_reporter", "Kami sudah menghubungi UPTD PPA Kota Semarang."),
-        ("from_reporter", "Terima kasih, saya tunggu."),
+        ("from_reporter", "Terima kasih, saya tunggu. Kalau perlu telepon [nomor telepon]."),
     ]
     # The reporter's address is never in what officers read.
     body = team.client.get(f"/api/v1/reports/{report_id}", headers=sari).text
@@ -450,3 +455,32 @@ def test_a_callback_number_is_shown_only_to_the_holder_and_the_read_is_audited(
     shown = team.client.get(f"/api/v1/reports/{report_id}/callback", headers=sari)
     assert shown.json() == {"phone": "0812-3456-7890"}
     assert audit_actions(team, report_id)[-1] == "report.callback"
+
+
+def test_statistics_suppress_small_counts_and_what_would_give_them_away(team: Desk) -> None:
+    for category, n in [("sexual", 12), ("physical", 3), ("psychological", 11)]:
+        for _ in range(n):
+            team.report(category=category)
+    team.report(province=JATIM, category="physical")  # another agency's: not counted
+    stats = team.client.get(
+        "/api/v1/stats", params={"rows": "category"}, headers=team.login("sari")
+    )
+    assert stats.status_code == 200
+    cells = {cell["row"]: cell for cell in stats.json()["cells"]}
+    assert cells["physical"] == {
+        "row": "physical",
+        "column": "total",
+        "count": None,
+        "suppressed": True,
+    }
+    # With the total published, one more cell must go, or 26 - 12 - 11 gives the 3 away.
+    assert cells["total"]["count"] == 26
+    assert cells["psychological"]["suppressed"] is True
+    assert cells["sexual"]["count"] == 12
+    two_way = team.client.get(
+        "/api/v1/stats",
+        params={"rows": "category", "columns": "priority"},
+        headers=team.login("admin"),
+    ).json()
+    published = [cell["count"] for cell in two_way["cells"] if cell["count"] is not None]
+    assert all(count == 0 or count >= 10 for count in published)
