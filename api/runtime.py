@@ -76,6 +76,6 @@ def unrouted_warning(database: Database) -> str | None:
     if waiting and not national:
         return (
             f"{waiting} report(s) match no agency and there is no national agency to receive "
-            "them: add one with `lapor agency add CODE NAME --national`"
+            "them: add one with `lapor agency add CODE --name NAME --national`"
         )
     return None
