@@ -71,6 +71,24 @@ def _load(report_id: str, caller: Scope, session: Session, *, lock: bool = False
     return report
 
 
+def _audit(
+    what: str,
+    report: Report,
+    caller: Scope,
+    now: datetime,
+    session: Session,
+    **detail: Any,
+) -> None:
+    audit.record(
+        what,
+        now,
+        officer_id=caller.officer_id,
+        report_id=report.id,
+        detail=detail,
+        session=session,
+    )
+
+
 def _agency_codes(reports_: list[Report], session: Session) -> dict[int, str]:
     ids = {report.agency_id for report in reports_ if report.agency_id is not None}
     if not ids:
@@ -192,9 +210,7 @@ def read_report(report_id: ReportId, caller: CurrentOfficer, runtime: RuntimeDep
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session)
-        audit.record(
-            "report.read", now, officer_id=caller.officer_id, report_id=report.id, session=session
-        )
+        _audit("report.read", report, caller, now, session)
         return _public(report, runtime, session, now)
 
 
@@ -207,9 +223,7 @@ def claim_report(report_id: ReportId, caller: CurrentOfficer, runtime: RuntimeDe
     now = utcnow()
     with _unit(runtime) as session:
         report = triage.claim(_load(report_id, caller, session), caller, now, session=session)
-        audit.record(
-            "report.claim", now, officer_id=caller.officer_id, report_id=report.id, session=session
-        )
+        _audit("report.claim", report, caller, now, session)
         return _public(report, runtime, session, now)
 
 
@@ -225,13 +239,7 @@ def release_report(
     with _unit(runtime) as session:
         report = _load(report_id, caller, session, lock=True)
         triage.release(report, caller, now, session=session)
-        audit.record(
-            "report.release",
-            now,
-            officer_id=caller.officer_id,
-            report_id=report.id,
-            session=session,
-        )
+        _audit("report.release", report, caller, now, session)
         return _public(report, runtime, session, now)
 
 
@@ -256,14 +264,7 @@ def assign_report(
         if report.status == ReportStatus.closed:
             raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
         triage.reassign(report, officer, caller, now, session=session)
-        audit.record(
-            "report.assign",
-            now,
-            officer_id=caller.officer_id,
-            report_id=report.id,
-            detail={"to": officer.id},
-            session=session,
-        )
+        _audit("report.assign", report, caller, now, session, to=officer.id)
         return _public(report, runtime, session, now)
 
 
@@ -279,13 +280,8 @@ def move_report(
     with _unit(runtime) as session:
         report = _load(report_id, caller, session, lock=True)
         triage.transition(report, body.action, caller, now, body.reason, session=session)
-        audit.record(
-            "report.transition",
-            now,
-            officer_id=caller.officer_id,
-            report_id=report.id,
-            detail={"action": body.action, "to": str(report.status)},
-            session=session,
+        _audit(
+            "report.transition", report, caller, now, session, action=body.action, to=report.status
         )
         return _public(report, runtime, session, now)
 
@@ -305,9 +301,7 @@ def add_note(
         triage.add_note(
             report, runtime.crypto.cipher.encrypt_text(body.text), caller, now, session=session
         )
-        audit.record(
-            "report.note", now, officer_id=caller.officer_id, report_id=report.id, session=session
-        )
+        _audit("report.note", report, caller, now, session)
         return _timeline(report, runtime, session)
 
 
@@ -339,14 +333,7 @@ def refer_report(
         triage.refer(
             report, body.service, body.organisation, note, scope=caller, now=now, session=session
         )
-        audit.record(
-            "report.referral",
-            now,
-            officer_id=caller.officer_id,
-            report_id=report.id,
-            detail={"service": body.service},
-            session=session,
-        )
+        _audit("report.referral", report, caller, now, session, service=body.service)
         return _timeline(report, runtime, session)
 
 
@@ -372,14 +359,7 @@ def message_reporter(
             session=session,
         )
         pushed = runtime.inbox.notify_reporter(report, body.text, now, session=session)
-        audit.record(
-            "report.message",
-            now,
-            officer_id=caller.officer_id,
-            report_id=report.id,
-            detail={"pushed": pushed},
-            session=session,
-        )
+        _audit("report.message", report, caller, now, session, pushed=pushed)
         assert message.id is not None
         return MessageSent(id=message.id, pushed=pushed)
 
@@ -395,13 +375,7 @@ def read_timeline(
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session)
-        audit.record(
-            "report.timeline",
-            now,
-            officer_id=caller.officer_id,
-            report_id=report.id,
-            session=session,
-        )
+        _audit("report.timeline", report, caller, now, session)
         return _timeline(report, runtime, session)
 
 
@@ -424,13 +398,7 @@ def read_callback(
             )
         if report.callback_phone is None:
             raise Refused(404, "the reporter gave no callback number")
-        audit.record(
-            "report.callback",
-            now,
-            officer_id=caller.officer_id,
-            report_id=report.id,
-            session=session,
-        )
+        _audit("report.callback", report, caller, now, session)
         return CallbackPublic(phone=runtime.crypto.cipher.decrypt_text(report.callback_phone))
 
 

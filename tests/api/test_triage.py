@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -12,6 +13,7 @@ from api.security import ALGORITHM, ISSUER
 from bot.messages import OutboundMessage
 from storage.models import AuditEvent, Channel, Officer, OutboxMessage, Priority, Report, Role
 from tests.api.conftest import PASSWORD, Desk
+from tests.support import Phone
 
 JATENG, JATIM = "33", "35"
 
@@ -332,15 +334,33 @@ def test_every_read_and_action_is_audited_and_supervisors_read_the_audit(team: D
     assert other["items"] == []
 
 
+@dataclass
+class Filed:
+    """A report filed through the reporter's phone and claimed by sari."""
+
+    phone: Phone
+    receipt: str
+    report_id: str
+    sari: dict[str, str]
+
+
+def file_and_claim(team: Desk, identity: str, contact: str) -> Filed:
+    phone = team.phone(identity)
+    receipt = phone.report(province="jawa tengah", regency="kota semarang", contact=contact)
+    with team.database.unit() as session:
+        newest = session.exec(select(Report).order_by(Report.created_at.desc())).first()  # type: ignore[attr-defined]
+        assert newest is not None
+        report_id = newest.id
+    sari = team.login("sari")
+    assert team.client.post(f"/api/v1/reports/{report_id}/claim", headers=sari).status_code == 200
+    return Filed(phone, receipt, report_id, sari)
+
+
 def test_an_officers_message_reaches_a_reporter_who_chose_chat_and_their_answer_comes_back(
     team: Desk,
 ) -> None:
-    phone = team.phone("555000111")
-    receipt = phone.report(province="jawa tengah", regency="kota semarang", contact="chat")
-    with team.database.unit() as session:
-        report_id = session.exec(select(Report.id)).one()
-    sari = team.login("sari")
-    team.client.post(f"/api/v1/reports/{report_id}/claim", headers=sari)
+    filed = file_and_claim(team, "555000111", "chat")
+    phone, receipt, report_id, sari = filed.phone, filed.receipt, filed.report_id, filed.sari
     sent = team.client.post(
         f"/api/v1/reports/{report_id}/messages",
         json={"text": "Kami sudah menghubungi UPTD PPA Kota Semarang."},
@@ -374,12 +394,8 @@ def test_an_officers_message_reaches_a_reporter_who_chose_chat_and_their_answer_
 def test_without_chat_a_message_waits_for_status_and_closing_forgets_the_address(
     team: Desk,
 ) -> None:
-    quiet = team.phone("555000222")
-    receipt = quiet.report(province="jawa tengah", regency="kota semarang", contact="anonymous")
-    with team.database.unit() as session:
-        report_id = session.exec(select(Report.id)).one()
-    sari = team.login("sari")
-    team.client.post(f"/api/v1/reports/{report_id}/claim", headers=sari)
+    filed = file_and_claim(team, "555000222", "anonymous")
+    quiet, receipt, report_id, sari = filed.phone, filed.receipt, filed.report_id, filed.sari
     before = len(quiet.outbox())
     sent = team.client.post(
         f"/api/v1/reports/{report_id}/messages",
@@ -392,12 +408,11 @@ def test_without_chat_a_message_waits_for_status_and_closing_forgets_the_address
     quiet.type(receipt)
     assert "Halo, kami membaca laporanmu." in quiet.outbox()[-1].text
 
-    chatty = team.phone("555000333")
-    chatty.report(province="jawa tengah", regency="kota semarang", contact="chat")
+    chatty = file_and_claim(team, "555000333", "chat")
     with team.database.unit() as session:
-        chat_report = session.exec(select(Report).where(Report.id != report_id)).one()
+        chat_report = session.get(Report, chatty.report_id)
+        assert chat_report is not None
         assert chat_report.reply_address is not None
-    team.client.post(f"/api/v1/reports/{chat_report.id}/claim", headers=sari)
     for action in ("resolve", "close"):
         team.client.post(
             f"/api/v1/reports/{chat_report.id}/transitions", json={"action": action}, headers=sari
@@ -413,12 +428,8 @@ def test_without_chat_a_message_waits_for_status_and_closing_forgets_the_address
 
 
 def test_a_pushed_message_is_in_the_outbox_for_the_reporters_channel_only(team: Desk) -> None:
-    phone = team.phone("555000444")
-    phone.report(province="jawa tengah", regency="kota semarang", contact="chat")
-    with team.database.unit() as session:
-        report_id = session.exec(select(Report.id)).one()
-    sari = team.login("sari")
-    team.client.post(f"/api/v1/reports/{report_id}/claim", headers=sari)
+    filed = file_and_claim(team, "555000444", "chat")
+    report_id, sari = filed.report_id, filed.sari
     team.client.post(
         f"/api/v1/reports/{report_id}/messages", json={"text": "Pesan uji."}, headers=sari
     )
