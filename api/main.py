@@ -12,17 +12,21 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 import bot.metrics  # noqa: F401  (registers the counters before the first scrape)
+from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
-from api.routes import health
-from api.runtime import Runtime, build_runtime
+from api.routes import audit, auth, health, reports, stats
+from api.runtime import Runtime, build_runtime, unrouted_warning
 from api.settings import Settings
 from storage.db import Database
 
 log = logging.getLogger("lapor.app")
+
+API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -34,6 +38,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", extra={"event": "started", "backend": runtime.database.backend})
+        await asyncio.to_thread(_warn_unrouted, runtime)
         sweeper = asyncio.create_task(_sweep_forever(runtime))
         try:
             yield
@@ -55,9 +60,23 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = runtime.database
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Refused, refused)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    for module in (auth, reports, stats, audit):
+        app.include_router(module.router, prefix=API_PREFIX)
     return app
+
+
+def _warn_unrouted(runtime: Runtime) -> None:
+    try:
+        warning = unrouted_warning(runtime.database)
+    except SQLAlchemyError:
+        # Start anyway: /readyz says 503 until the database answers.
+        log.warning("database unavailable at start", extra={"event": "database_unavailable"})
+        return
+    if warning:
+        log.warning(warning, extra={"event": "unrouted_reports"})
 
 
 async def _sweep_forever(runtime: Runtime) -> None:

@@ -6,10 +6,11 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from api.escalation import escalate
 from api.settings import Settings, load_keys
 from bot.inbox import Inbox, InboxConfig, utcnow
 from flows.loader import load_flows
-from storage import conversations, inbound
+from storage import conversations, inbound, triage
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Priority
@@ -28,12 +29,14 @@ class Runtime:
     inbox: Inbox
 
     def sweep(self) -> None:
-        """Finish what a crash left half done and forget drafts nobody came back to."""
+        """Finish what a crash left half done, forget drafts nobody came back to, and escalate
+        critical reports nobody claimed in time."""
         now = utcnow()
         with self.database.unit() as session:
             expired = conversations.delete_expired_conversations(now, session=session)
             waiting = inbound.unprocessed_inbound(now - STALE_INBOUND, limit=100, session=session)
         finished = sum(1 for inbound_id in waiting if self.inbox.process(inbound_id))
+        escalate(self.database, now, webhook_url=self.settings.supervisor_webhook_url)
         if expired or finished:
             log.info("swept", extra={"event": "swept", "count": expired + finished})
 
@@ -64,3 +67,15 @@ def build_runtime(
     )
     inbox = Inbox(database, crypto, flows, inbox_config(settings))
     return Runtime(settings=settings, database=database, crypto=crypto, inbox=inbox)
+
+
+def unrouted_warning(database: Database) -> str | None:
+    """A line for the admin when reports have no agency and no national agency can see them."""
+    with database.unit() as session:
+        waiting, national = triage.unrouted(session=session)
+    if waiting and not national:
+        return (
+            f"{waiting} report(s) match no agency and there is no national agency to receive "
+            "them: add one with `lapor agency add CODE --name NAME --national`"
+        )
+    return None

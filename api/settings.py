@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     access_token_minutes: int = Field(default=30, gt=0)
+    login_failures: int = Field(default=5, gt=0)
+    login_window_minutes: int = Field(default=15, gt=0)
+    supervisor_webhook_url: str | None = None
 
     emergency_contacts_file: Path | None = None
     conversation_ttl_hours: float = Field(default=24, gt=0)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import metrics
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
@@ -261,7 +261,11 @@ class Inbox:
                 story_masked=cipher.encrypt_text(mask_pii(story)) if story else None,
                 callback_phone=cipher.encrypt_text(str(phone)) if phone else None,
                 reply_channel=message.channel if chat else None,
-                reply_address=cipher.encrypt_text(message.address) if chat else None,
+                reply_address=(
+                    cipher.encrypt(ReplyAddress(message.address, turn.reporter_key).to_bytes())
+                    if chat
+                    else None
+                ),
             ),
             now,
             conversation_id=turn.conversation.id if turn.conversation is not None else None,
@@ -274,6 +278,29 @@ class Inbox:
         metrics.reports_submitted.inc()
         log.info("report submitted", extra={"event": "report_submitted"})
         return format_receipt(receipt)
+
+    def notify_reporter(
+        self, report: Report, text: str, now: datetime, *, session: Session
+    ) -> bool:
+        """Queue an officer's message for the reporter's chat, if they chose ``chat`` and the
+        address is still kept; ``False`` means it waits for their next ``status``."""
+        if report.reply_address is None or report.reply_channel is None:
+            return False
+        if report.reply_expires_at is not None and report.reply_expires_at < now:
+            return False
+        cipher = self.crypto.cipher
+        reply = ReplyAddress.from_bytes(cipher.decrypt(report.reply_address))
+        template = self.flows.catalogue.text("officer.message", report.locale)
+        outbound = OutboundMessage(text=template.replace("{text}", text).strip())
+        outbox.enqueue(
+            Channel(report.reply_channel),
+            reply.reporter_key,
+            cipher.encrypt_text(reply.address),
+            cipher.encrypt(outbound.to_bytes()),
+            now,
+            session=session,
+        )
+        return True
 
     def _lookup(self, text: str, turn: _TurnContext) -> UserInput:
         """A receipt look-up, limited per reporter and overall; a locked-out look-up and an unknown

@@ -84,3 +84,20 @@ class OutboundMessage:
             action=data.pop("action"),
             extra=data,
         )
+
+
+@dataclass(frozen=True)
+class ReplyAddress:
+    """Where an officer's message to a reporter goes: the chat address and the reporter's
+    pseudonym. Kept encrypted on the report only when the reporter chose ``contact: chat``."""
+
+    address: str
+    reporter_key: str
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"address": self.address, "key": self.reporter_key}).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ReplyAddress:
+        data = json.loads(raw)
+        return cls(address=str(data["address"]), reporter_key=str(data["key"]))

@@ -229,6 +229,32 @@ class Report(SQLModel, table=True):
     claimed_at: datetime | None = _optional_time()
     sla_due_at: datetime | None = _optional_time()
     closed_at: datetime | None = _optional_time()
+    escalated_at: datetime | None = _optional_time()
+
+
+class EventKind(StrEnum):
+    claim = "claim"
+    release = "release"
+    reassign = "reassign"
+    transition = "transition"
+    note = "note"
+    referral = "referral"
+
+
+class ReportEvent(SQLModel, table=True):
+    """The report's timeline: who did what. ``text`` (a note, a referral's note) is encrypted."""
+
+    __tablename__ = "report_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(
+        foreign_key="report.id", sa_type=sa.String(36), index=True, ondelete="CASCADE"
+    )
+    kind: EventKind = Field(sa_type=sa.String(16), max_length=16)
+    officer_id: int | None = Field(default=None, foreign_key="officer.id")
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    text: bytes | None = _secret()
 
 
 class MessageDirection(StrEnum):

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy.exc import SQLAlchemyError
 
+from api.runtime import unrouted_warning
 from storage.db import Database
 
 router = APIRouter(tags=["health"])
@@ -28,7 +30,12 @@ def readyz(request: Request) -> JSONResponse:
     database: Database = request.app.state.database
     if not database.ping():
         return JSONResponse({"detail": "database unavailable"}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    try:
+        # Ready, but an admin should know: reports that no agency can see.
+        warning = unrouted_warning(database)
+    except SQLAlchemyError:
+        return JSONResponse({"detail": "database not migrated: run `lapor db upgrade`"}, 503)
+    return JSONResponse({"status": "ready", "warnings": [warning] if warning else []})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

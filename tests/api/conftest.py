@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +12,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.runtime import Runtime
 from api.settings import Settings
+from storage.agencies import create_agency
 from storage.crypto import Keys
 from storage.db import Database
+from storage.masking import mask_pii
+from storage.models import Officer, Priority, Role
+from storage.officers import hash_password
+from storage.reports import NewReport, create_report
+from tests.support import Phone
 
 
 def make_settings(tmp_path: Path, keys: Keys, **overrides: Any) -> Settings:
@@ -35,3 +45,100 @@ def app(tmp_path: Path, keys: Keys, database: Database) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+PASSWORD = "kata-sandi-yang-panjang"
+_password_hash: list[str] = []
+
+
+def _hashed() -> str:
+    # One argon2 hash for every test officer: hashing is slow on purpose.
+    if not _password_hash:
+        _password_hash.append(hash_password(PASSWORD))
+    return _password_hash[0]
+
+
+@dataclass
+class Desk:
+    """A triage desk for tests: agencies, officers and reports, and the API to use them."""
+
+    client: TestClient
+    runtime: Runtime
+
+    @property
+    def database(self) -> Database:
+        return self.runtime.database
+
+    def agency(self, code: str, *, national: bool = False, regions: tuple[str, ...] = ()) -> int:
+        with self.database.unit() as session:
+            agency = create_agency(
+                code, f"Agency {code}", regions=list(regions), national=national, session=session
+            )
+            assert agency.id is not None
+            return agency.id
+
+    def officer(self, username: str, agency_id: int, role: Role = Role.officer) -> int:
+        with self.database.unit() as session:
+            officer = Officer(
+                username=username, password_hash=_hashed(), agency_id=agency_id, role=role
+            )
+            session.add(officer)
+            session.flush()
+            assert officer.id is not None
+            return officer.id
+
+    def login(self, username: str) -> dict[str, str]:
+        response = self.client.post(
+            "/api/v1/auth/token", data={"username": username, "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def report(
+        self,
+        *,
+        province: str = "33",
+        regency: str | None = None,
+        priority: Priority = Priority.normal,
+        needs: tuple[str, ...] = ("counselling",),
+        created_at: datetime | None = None,
+        category: str = "sexual",
+        story: str | None = None,
+        callback: str | None = None,
+    ) -> str:
+        cipher = self.runtime.crypto.cipher
+        now = created_at or datetime.now(UTC)
+        with self.database.unit() as session:
+            report = create_report(
+                NewReport(
+                    fields={
+                        "category": category,
+                        "province": province,
+                        "regency": regency,
+                        "victim_age": "13_17",
+                        "needs": list(needs),
+                        "contact": "phone" if callback else "anonymous",
+                    },
+                    priority=priority,
+                    danger=priority is Priority.critical,
+                    locale="id",
+                    receipt_hash=secrets.token_hex(32),
+                    story=cipher.encrypt_text(story) if story else None,
+                    story_masked=cipher.encrypt_text(mask_pii(story)) if story else None,
+                    callback_phone=cipher.encrypt_text(callback) if callback else None,
+                    reply_channel=None,
+                    reply_address=None,
+                ),
+                now,
+                conversation_id=None,
+                session=session,
+            )
+            return report.id
+
+    def phone(self, identity: str) -> Phone:
+        return Phone(self.runtime.inbox, identity)
+
+
+@pytest.fixture
+def desk(client: TestClient, app: FastAPI) -> Desk:
+    return Desk(client=client, runtime=app.state.runtime)

@@ -191,7 +191,7 @@ def test_serve_demo_answers_health_ready_and_metrics(tmp_path: Path) -> None:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "lapor serve did not come up"
             time.sleep(0.2)
-        assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
+        assert httpx.get(f"{base}/readyz").json() == {"status": "ready", "warnings": []}
         metrics = httpx.get(f"{base}/metrics")
         assert "lapor_reports_submitted_total" in metrics.text
     finally:

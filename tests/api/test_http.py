@@ -27,7 +27,7 @@ def test_healthz_answers_ok(client: TestClient) -> None:
 def test_readyz_answers_when_the_database_does(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    assert response.json() == {"status": "ready", "warnings": []}
 
 
 def test_readyz_is_503_when_the_database_does_not_answer(tmp_path: Path, keys: Keys) -> None:

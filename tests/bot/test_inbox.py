@@ -11,87 +11,19 @@ from sqlmodel import func, select
 
 from bot import inbox as inbox_module
 from bot.inbox import Inbox, InboxConfig
-from bot.messages import InboundMessage, OutboundMessage
 from flows import engine
 from flows.types import UserInput
 from storage import reports
 from storage.agencies import create_agency
 from storage.masking import mask_pii
 from storage.models import (
-    Channel,
     Conversation,
     Inbound,
     InboundStatus,
     OutboxMessage,
     Report,
 )
-
-CHAT_ID = "987654321012"
-STORY = "Nomor saya 0812-3456-7890, NIK 1871014501900001, email siti.rahayu@example.org."
-REPORT_PATH = (
-    "welcome:start",
-    "danger:no",
-    "consent:agree",
-    "reporter:self",
-    "victim_age:adult",
-    "victim_gender:female",
-    "category:psychological",
-    "ongoing:yes",
-    "when:this_week",
-)
-AFTER_REGION = ("place:home", "perpetrator:known")
-
-
-class Phone:
-    def __init__(self, inbox: Inbox, identity: str = CHAT_ID) -> None:
-        self.inbox = inbox
-        self.identity = identity
-        self.sent = 0
-
-    def message(self, user_input: UserInput, delivery: str | None = None) -> InboundMessage:
-        self.sent += 1
-        return InboundMessage(
-            channel=Channel.telegram,
-            delivery_id=delivery or f"{self.identity}-{self.sent}",
-            identity=self.identity,
-            address=self.identity,
-            input=user_input,
-        )
-
-    def type(self, text: str) -> bool:
-        return self.inbox.handle(self.message(UserInput.typed(text)))
-
-    def press(self, choice: str) -> bool:
-        return self.inbox.handle(self.message(UserInput.pressed(choice)))
-
-    def outbox(self) -> list[OutboundMessage]:
-        key = self.inbox.reporter_key(Channel.telegram, self.identity)
-        with self.inbox.database.unit() as session:
-            rows = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.reporter_key == key)
-                .order_by(OutboxMessage.id)  # type: ignore[arg-type]
-            ).all()
-            return [
-                OutboundMessage.from_bytes(self.inbox.crypto.cipher.decrypt(row.payload))
-                for row in rows
-            ]
-
-    def report(self, *, province: str = "lampung", regency: str = "mesuji") -> str:
-        self.type("halo")
-        for choice in REPORT_PATH:
-            self.press(choice)
-        self.type(province)
-        self.type(regency)
-        for choice in AFTER_REGION:
-            self.press(choice)
-        self.type(STORY)
-        for choice in ("story:done", "evidence:skip", "needs:legal", "needs:done"):
-            self.press(choice)
-        self.press("contact:chat")
-        self.press("review:submit")
-        receipt_text = self.outbox()[-1].text
-        return receipt_text.split("*")[1]
+from tests.support import CHAT_ID, STORY, Phone
 
 
 def count(inbox: Inbox, model: type) -> int:

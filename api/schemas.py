@@ -1,0 +1,226 @@
+"""The triage API's request and response shapes (CONTRACT §5), with OpenAPI examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.models import Priority, ReportStatus
+
+REPORT_ID = r"^[0-9a-f-]{1,36}$"
+Action = Literal["start", "refer", "resolve", "close", "reopen"]
+Service = Literal["psychosocial", "medical", "legal", "shelter", "police", "economic"]
+Dimension = Literal["category", "province", "month", "priority", "reporter", "victim_age"]
+
+
+class Problem(BaseModel):
+    """Every error: what went wrong, in one sentence."""
+
+    detail: str = Field(examples=["report not found"])
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    """A 422: where each problem is and what kind (the submitted values are not echoed)."""
+
+    detail: list[FieldProblem]
+
+
+class Conflict(Problem):
+    """A 409: the move is not possible now; ``allowed`` lists the actions that are."""
+
+    allowed: list[str] | None = Field(default=None, examples=[["start", "refer", "resolve"]])
+    holder: str | None = Field(default=None, description="who holds the report", examples=["sari"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  (the scheme's name)
+    expires_in: int = Field(description="seconds", examples=[1800])
+
+
+class AttachmentPublic(BaseModel):
+    id: str
+    kind: str = Field(examples=["photo"])
+    size: int = Field(description="bytes", examples=[183204])
+    sha256: str | None = Field(description="of the file as the reporter sent it")
+
+
+class ReportSummary(BaseModel):
+    """A row of the queue: enough to choose, nothing of the story."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b1f9a4e-6a53-4a1e-9a53-1c0e3cf1a7d2",
+                    "reference": "LA-7KQ2MX",
+                    "status": "new",
+                    "priority": "critical",
+                    "agency": "UPTD-PPA-JATENG",
+                    "category": "sexual",
+                    "victim_age": "under_12",
+                    "province": "33",
+                    "regency": "33.74",
+                    "created_at": "2026-11-22T08:15:00Z",
+                    "claimed_by": None,
+                    "sla_due_at": "2026-11-22T08:30:00Z",
+                    "overdue": False,
+                }
+            ]
+        }
+    )
+
+    id: str
+    reference: str
+    status: ReportStatus
+    priority: Priority
+    agency: str | None = Field(description="code of the agency the report was routed to")
+    category: str | None
+    victim_age: str | None
+    province: str | None = Field(description="BPS/Kemendagri code")
+    regency: str | None
+    danger: bool = Field(description="the reporter said someone is in danger now")
+    created_at: datetime
+    claimed_by: str | None = Field(description="username of the officer holding it")
+    sla_due_at: datetime | None
+    overdue: bool = Field(description="nobody has started on it and the SLA has passed")
+
+
+class ReportPublic(ReportSummary):
+    """One report in full: the reporter's answers as codes (CONTRACT §4) and the masked story."""
+
+    reporter: str | None
+    victim_gender: str | None
+    ongoing: str | None
+    when: str | None
+    place: str | None
+    perpetrator: str | None
+    lives_with: str | None
+    needs: list[str] = Field(description="the help the reporter agreed to be referred to")
+    contact: str | None = Field(description="`anonymous`, `chat` or `phone`")
+    story: str | None = Field(
+        description="phone numbers, e-mail addresses, NIKs and receipts masked"
+    )
+    attachments: list[AttachmentPublic]
+    allowed_actions: list[str] = Field(
+        description="the moves possible now: `claim` and `release` have their own routes, the "
+        "others go to `transitions`",
+        examples=[["release", "start", "refer", "resolve"]],
+    )
+
+
+class ReportsPublic(BaseModel):
+    items: list[ReportSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+class TransitionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=5000, examples=["Called the school counsellor."])
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        min_length=1,
+        max_length=2000,
+        examples=["Terima kasih sudah melapor. Kami sedang menghubungi UPTD PPA terdekat."],
+    )
+
+
+class ReferralCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: Service
+    organisation: str = Field(min_length=1, max_length=200, examples=["UPTD PPA Kota Semarang"])
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AssignmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    officer: str = Field(description="username of an officer of the report's agency")
+
+
+class MessageSent(BaseModel):
+    id: int
+    pushed: bool = Field(
+        description="sent to the reporter's chat now (they chose `chat`); otherwise they read it "
+        "at their next `status`"
+    )
+
+
+class CallbackPublic(BaseModel):
+    phone: str = Field(description="the number the reporter asked to be called on")
+
+
+class EventPublic(BaseModel):
+    at: datetime
+    kind: str = Field(examples=["claim", "transition", "note", "referral", "message"])
+    officer: str | None
+    detail: dict[str, str]
+    text: str | None = Field(description="a note, a referral's note or a message")
+
+
+class TimelinePublic(BaseModel):
+    items: list[EventPublic]
+
+
+class StatsCell(BaseModel):
+    row: str = Field(description="a value of the row dimension, or `total`")
+    column: str = Field(description="a value of the column dimension, or `total`")
+    count: int | None = Field(description="`null` when suppressed")
+    suppressed: bool
+
+
+class StatsPublic(BaseModel):
+    rows: Dimension
+    columns: Dimension | None
+    threshold: int = Field(description="counts from 1 to threshold - 1 are never published")
+    cells: list[StatsCell]
+
+
+class AuditEventPublic(BaseModel):
+    id: int
+    at: datetime
+    officer: str | None
+    action: str = Field(examples=["report.read", "report.claim", "auth.failed"])
+    report_id: str | None
+    detail: dict[str, str | int | bool | None]
+
+
+class AuditPublic(BaseModel):
+    items: list[AuditEventPublic]
+    next_cursor: str | None
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer."""
+    described = {
+        401: ("not logged in, or the token has expired", Problem),
+        403: ("your role may not do this", Problem),
+        404: ("no such report in your agency", Problem),
+        409: ("not possible in the report's current state", Conflict),
+        422: ("the request is not valid", ValidationProblem),
+        429: ("too many attempts", Problem),
+    }
+    return {
+        code: {"description": described[code][0], "model": described[code][1]} for code in codes
+    }
