@@ -19,7 +19,7 @@ import bot.metrics  # noqa: F401  (registers the counters before the first scrap
 from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, health, reports, stats
+from api.routes import audit, auth, health, reports, stats, webhooks
 from api.runtime import Runtime, build_runtime, unrouted_warning
 from api.settings import Settings
 from storage.db import Database
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(Refused, refused)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     for module in (auth, reports, stats, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -55,3 +55,20 @@ def mark_sent(message: OutboxMessage, now: datetime, *, session: Session) -> Non
     message.payload = b""
     message.address = b""
     session.add(message)
+
+
+def record_receipt(
+    provider_key: str, status: str, error_code: int | None, *, session: Session
+) -> None:
+    """A platform's delivery receipt for a message we sent (matched by its hashed id)."""
+    message = session.exec(
+        select(OutboxMessage).where(OutboxMessage.provider_key == provider_key)
+    ).first()
+    if message is None:
+        return
+    if status in ("delivered", "read"):
+        message.status = OutboxStatus.delivered
+    elif status == "failed":
+        message.status = OutboxStatus.failed
+        message.last_error = f"receipt:{error_code}" if error_code is not None else "receipt"
+    session.add(message)
