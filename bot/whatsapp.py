@@ -167,9 +167,12 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     pieces: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
-        if cut < limit // 2:
+        window = rest[: limit + 1]  # a separator right after the limit still counts
+        for separator in ("\n\n", "\n", " "):
+            cut = window.rfind(separator, 0, limit)
+            if cut >= limit // 2:
+                break
+        else:
             cut = limit
         pieces.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()

@@ -28,7 +28,11 @@ AFTER_REGION = ("place:home", "perpetrator:known")
 class Phone:
     channel = Channel.telegram
 
-    def __init__(self, inbox: Inbox, identity: str = CHAT_ID) -> None:
+    def __init__(
+        self, inbox: Inbox, identity: str = CHAT_ID, channel: Channel | None = None
+    ) -> None:
+        if channel is not None:
+            self.channel = channel
         self.inbox = inbox
         self.identity = identity
         self.sent = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlmodel import func, select
 
 from api.main import create_app
 from bot.inbox import Inbox
+from bot.messages import OutboundMessage
 from bot.whatsapp import signature_ok
 from flows.types import InputKind, UserInput
 from storage.agencies import create_agency
@@ -24,6 +26,7 @@ from storage.crypto import Keys
 from storage.db import Database
 from storage.models import Channel, Inbound, OutboxMessage, OutboxStatus, Report
 from tests.api.conftest import make_settings
+from tests.fakes import FakeGraph, serve
 from tests.support import Phone
 
 APP_SECRET = "test_app_secret"
@@ -103,6 +106,26 @@ class WhatsAppPhone(Phone):
         body = {"from": self.identity, "id": self.wamid(), "timestamp": "1767225600"}
         tap = {"type": "button_reply", "button_reply": {"id": choice, "title": "x"}}
         return self.post({**body, "type": "interactive", "interactive": tap}) == 200
+
+
+class GraphPhone(WhatsAppPhone):
+    """Reads what the reporter got from the fake Graph API, once the sender delivered it all."""
+
+    def __init__(self, inbox: Inbox, client: TestClient, graph: FakeGraph) -> None:
+        super().__init__(inbox, client)
+        self.graph = graph
+
+    def outbox(self) -> list[OutboundMessage]:
+        deadline = time.monotonic() + 20
+        while True:
+            with self.inbox.database.unit() as session:
+                waiting = session.exec(
+                    select(func.count()).where(OutboxMessage.status == OutboxStatus.pending)
+                ).one()
+            if not waiting:
+                return [OutboundMessage(text) for text in self.graph.texts()]
+            assert time.monotonic() < deadline, "the sender did not deliver"
+            time.sleep(0.05)
 
 
 def rows(database: Database, model: type) -> int:
@@ -330,3 +353,34 @@ def test_a_delivery_receipt_marks_our_message_delivered(
     assert wa.post("/webhooks/whatsapp", content=raw, headers=headers).status_code == 200
     with database.unit() as session:
         assert session.exec(select(OutboxMessage)).one().status == OutboxStatus.delivered
+
+
+def test_a_whole_report_reaches_the_reporter_through_the_graph_api(
+    tmp_path: Path, keys: Keys, database: Database
+) -> None:
+    fake = FakeGraph()
+    with serve(fake.app()) as graph_base:
+        settings = make_settings(
+            tmp_path,
+            keys,
+            database_url=database.url.render_as_string(False),
+            whatsapp_app_secret=APP_SECRET,
+            whatsapp_verify_token=VERIFY_TOKEN,
+            whatsapp_access_token="graph-token",
+            whatsapp_phone_number_id="100000000000001",
+            whatsapp_api_url=f"{graph_base}/v23.0",
+            send_poll_seconds=0.05,
+        )
+        app = create_app(settings, database=database)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            phone = GraphPhone(app.state.runtime.inbox, client, fake)
+            receipt = phone.report()
+            with database.unit() as session:
+                waiting = session.exec(
+                    select(func.count()).where(OutboxMessage.status != OutboxStatus.sent)
+                ).one()
+    assert waiting == 0
+    assert {body["to"] for body in fake.sent} == {WA_ID}
+    texts = fake.texts()
+    assert texts[0].startswith("Halo. Ini Lapor Aman")
+    assert sum(receipt in text for text in texts) == 1
