@@ -19,9 +19,10 @@ import bot.metrics  # noqa: F401  (registers the counters before the first scrap
 from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, health, reports, stats
+from api.routes import audit, auth, health, reports, stats, webhooks
 from api.runtime import Runtime, build_runtime, unrouted_warning
 from api.settings import Settings
+from bot.sender import OutboxSender
 from storage.db import Database
 
 log = logging.getLogger("lapor.app")
@@ -39,13 +40,17 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", extra={"event": "started", "backend": runtime.database.backend})
         await asyncio.to_thread(_warn_unrouted, runtime)
-        sweeper = asyncio.create_task(_sweep_forever(runtime))
+        tasks = [asyncio.create_task(_sweep_forever(runtime))]
+        if runtime.sender is not None:
+            tasks.append(asyncio.create_task(_send_forever(runtime, runtime.sender)))
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             runtime.database.dispose()
             log.info("stopped", extra={"event": "stopped"})
 
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(Refused, refused)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
     for module in (auth, reports, stats, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
@@ -77,6 +83,19 @@ def _warn_unrouted(runtime: Runtime) -> None:
         return
     if warning:
         log.warning(warning, extra={"event": "unrouted_reports"})
+
+
+async def _send_forever(runtime: Runtime, sender: OutboxSender) -> None:
+    while True:
+        try:
+            tried = await asyncio.to_thread(sender.run_once)
+        except Exception:
+            # The database is away, most likely: nothing is lost, try again in a while.
+            log.exception("send round failed", extra={"event": "send_round_failed"})
+            await asyncio.sleep(max(5.0, runtime.settings.send_poll_seconds))
+            continue
+        if not tried:
+            await asyncio.sleep(runtime.settings.send_poll_seconds)
 
 
 async def _sweep_forever(runtime: Runtime) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from api.escalation import escalate
 from api.settings import Settings, load_keys
 from bot.inbox import Inbox, InboxConfig, utcnow
+from bot.sender import OutboxSender, Transport, WhatsAppTransport
 from flows.loader import load_flows
 from storage import conversations, inbound, triage
 from storage.crypto import Crypto
@@ -27,6 +28,7 @@ class Runtime:
     database: Database
     crypto: Crypto
     inbox: Inbox
+    sender: OutboxSender | None = None
 
     def sweep(self) -> None:
         """Finish what a crash left half done, forget drafts nobody came back to, and escalate
@@ -66,7 +68,25 @@ def build_runtime(
         default_locale=locale or settings.default_locale.value,
     )
     inbox = Inbox(database, crypto, flows, inbox_config(settings))
-    return Runtime(settings=settings, database=database, crypto=crypto, inbox=inbox)
+    transports = channel_transports(settings)
+    sender = OutboxSender(database, crypto, transports, clock=utcnow) if transports else None
+    return Runtime(settings=settings, database=database, crypto=crypto, inbox=inbox, sender=sender)
+
+
+def channel_transports(settings: Settings) -> list[Transport]:
+    """A transport for every channel that is configured (the settings check they are complete)."""
+    transports: list[Transport] = []
+    token = settings.whatsapp_access_token
+    if settings.whatsapp_enabled and token is not None and settings.whatsapp_phone_number_id:
+        transports.append(
+            WhatsAppTransport(
+                settings.whatsapp_api_url,
+                settings.whatsapp_phone_number_id,
+                token.get_secret_value(),
+                rate=settings.whatsapp_rate,
+            )
+        )
+    return transports
 
 
 def unrouted_warning(database: Database) -> str | None:

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     whatsapp_access_token: SecretStr | None = None
     whatsapp_phone_number_id: str | None = None
     whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
+    whatsapp_rate: float = Field(default=80, gt=0)
+    send_poll_seconds: float = Field(default=0.5, gt=0)
 
     default_locale: Locale = Locale.id
     log_level: str = "INFO"

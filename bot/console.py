@@ -15,13 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.inbox import Inbox
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import RESUME, InboundMessage, OutboundMessage
 from flows.types import InputKind, UserInput
 from storage import outbox
 from storage.models import Channel
 
 CONSOLE_ID_FILE = "console-id"
-RESUME = "resume"
 
 
 def console_identity(state_dir: Path) -> str:

@@ -146,6 +146,8 @@ class Inbox:
         now = self.clock()
         turn = _TurnContext(message, reporter_key, now, session)
         turn.conversation = conversations.lock_conversation(reporter_key, session=session)
+        # Whatever waited for the reporter to write again (WhatsApp's 24-hour window) goes now.
+        outbox.release_held(message.channel, reporter_key, now, session=session)
         snapshot: dict[str, Any] | None = None
         notes: list[Reply] = []
         if turn.conversation is not None and turn.conversation.expires_at <= now:

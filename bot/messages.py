@@ -9,6 +9,9 @@ from typing import Any
 from flows.types import InputKind, UserInput
 from storage.models import Channel
 
+# An event, not words: show the reporter where their conversation stands (the welcome, if new).
+RESUME = "resume"
+
 
 @dataclass(frozen=True)
 class InboundMessage:

@@ -182,6 +182,9 @@ class OutboxMessage(SQLModel, table=True):
     payload: bytes = Field(sa_type=sa.LargeBinary)
     status: OutboxStatus = Field(default=OutboxStatus.pending, sa_type=sa.String(16), max_length=16)
     attempts: int = 0
+    # Of the platform messages this one became (a long text, several lists), how many went out:
+    # a retry continues after them instead of sending them twice.
+    parts_sent: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     next_attempt_at: datetime = _created()
     provider_key: str | None = _code(64, index=True)
     last_error: str | None = _code(64)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from storage.models import Channel, OutboxMessage, OutboxStatus
@@ -48,10 +49,92 @@ def pending_for_reporter(
     return list(session.exec(statement).all())
 
 
-def mark_sent(message: OutboxMessage, now: datetime, *, session: Session) -> None:
+def mark_sent(
+    message: OutboxMessage, now: datetime, *, provider_key: str | None = None, session: Session
+) -> None:
     """Sent: the text and address are not kept once delivered."""
     message.status = OutboxStatus.sent
     message.sent_at = now
+    message.provider_key = provider_key
     message.payload = b""
     message.address = b""
+    session.add(message)
+
+
+def claim_due(
+    channel: Channel, now: datetime, lease: timedelta, *, limit: int, session: Session
+) -> list[OutboxMessage]:
+    """Due messages of ``channel``, leased to this sender: their next attempt moves past the
+    lease, so another process skips them while they are sent (and retries them if this one
+    dies mid-send). ``SKIP LOCKED`` keeps concurrent senders off each other's rows."""
+    statement = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.status == OutboxStatus.pending,
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    due = list(session.exec(statement).all())
+    for message in due:
+        message.next_attempt_at = now + lease
+        session.add(message)
+    return due
+
+
+def retry_later(
+    message: OutboxMessage, when: datetime, error: str, parts_sent: int, *, session: Session
+) -> None:
+    message.attempts += 1
+    message.next_attempt_at = when
+    message.last_error = error[:64]
+    message.parts_sent = parts_sent
+    session.add(message)
+
+
+def give_up(
+    message: OutboxMessage, status: OutboxStatus, error: str, parts_sent: int, *, session: Session
+) -> None:
+    """``held`` keeps the message for the reporter's next message; ``failed`` drops its text."""
+    message.attempts += 1
+    message.status = status
+    message.last_error = error[:64]
+    message.parts_sent = parts_sent
+    if status is OutboxStatus.failed:
+        message.payload = b""
+        message.address = b""
+    session.add(message)
+
+
+def release_held(channel: Channel, reporter_key: str, now: datetime, *, session: Session) -> int:
+    """The reporter wrote again (WhatsApp's 24-hour window is open): held messages go out."""
+    result = session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.reporter_key) == reporter_key,
+            col(OutboxMessage.status) == OutboxStatus.held,
+        )
+        .values(status=OutboxStatus.pending, next_attempt_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def record_receipt(
+    provider_key: str, status: str, error_code: int | None, *, session: Session
+) -> None:
+    """A platform's delivery receipt for a message we sent (matched by its hashed id)."""
+    message = session.exec(
+        select(OutboxMessage).where(OutboxMessage.provider_key == provider_key)
+    ).first()
+    if message is None:
+        return
+    if status in ("delivered", "read"):
+        message.status = OutboxStatus.delivered
+    elif status == "failed":
+        message.status = OutboxStatus.failed
+        message.last_error = f"receipt:{error_code}" if error_code is not None else "receipt"
     session.add(message)

@@ -26,7 +26,13 @@ AFTER_REGION = ("place:home", "perpetrator:known")
 
 
 class Phone:
-    def __init__(self, inbox: Inbox, identity: str = CHAT_ID) -> None:
+    channel = Channel.telegram
+
+    def __init__(
+        self, inbox: Inbox, identity: str = CHAT_ID, channel: Channel | None = None
+    ) -> None:
+        if channel is not None:
+            self.channel = channel
         self.inbox = inbox
         self.identity = identity
         self.sent = 0
@@ -34,7 +40,7 @@ class Phone:
     def message(self, user_input: UserInput, delivery: str | None = None) -> InboundMessage:
         self.sent += 1
         return InboundMessage(
-            channel=Channel.telegram,
+            channel=self.channel,
             delivery_id=delivery or f"{self.identity}-{self.sent}",
             identity=self.identity,
             address=self.identity,
@@ -48,7 +54,7 @@ class Phone:
         return self.inbox.handle(self.message(UserInput.pressed(choice)))
 
     def outbox(self) -> list[OutboundMessage]:
-        key = self.inbox.reporter_key(Channel.telegram, self.identity)
+        key = self.inbox.reporter_key(self.channel, self.identity)
         with self.inbox.database.unit() as session:
             rows = session.exec(
                 select(OutboxMessage)

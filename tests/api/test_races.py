@@ -4,9 +4,7 @@ on SQLite and on PostgreSQL. Nobody may ever hold a report someone else also hol
 from __future__ import annotations
 
 import random
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,33 +12,18 @@ from contextlib import closing
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlmodel import select
 
 from storage.models import Officer, Report, ReportStatus
 from tests.api.conftest import PASSWORD, Desk
+from tests.fakes import serve
 
 
 @pytest.fixture
 def server(app: FastAPI) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", limit_concurrency=200)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve(app) as base:
+        yield base
 
 
 def log_in(base: str, username: str) -> httpx.Client:

@@ -1,0 +1,94 @@
+"""The channels' webhooks (CONTRACT §3). A delivery is recorded before the 200 and processed once;
+a request that fails its signature or secret is refused before anything is read or stored."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from api.runtime import Runtime
+from api.security import RuntimeDep
+from bot import whatsapp
+from storage import outbox
+
+log = logging.getLogger("lapor.webhooks")
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+NOT_CONFIGURED = JSONResponse({"detail": "WhatsApp is not configured here"}, status_code=404)
+
+
+@router.get(
+    "/whatsapp",
+    summary="Meta's verification handshake",
+    response_class=PlainTextResponse,
+    responses={403: {"description": "wrong verify token"}, 404: {"description": "WhatsApp off"}},
+)
+def whatsapp_handshake(
+    runtime: RuntimeDep,
+    mode: Annotated[str, Query(alias="hub.mode")] = "",
+    token: Annotated[str, Query(alias="hub.verify_token")] = "",
+    challenge: Annotated[str, Query(alias="hub.challenge", max_length=200)] = "",
+) -> Response:
+    expected = runtime.settings.whatsapp_verify_token
+    if runtime.settings.whatsapp_app_secret is None or expected is None:
+        return NOT_CONFIGURED
+    if mode == "subscribe" and hmac.compare_digest(
+        token.encode(), expected.get_secret_value().encode()
+    ):
+        return PlainTextResponse(challenge)
+    return JSONResponse({"detail": "verification failed"}, status_code=403)
+
+
+@router.post(
+    "/whatsapp",
+    summary="Meta's notifications: messages and delivery receipts",
+    responses={
+        400: {"description": "the body is not JSON"},
+        401: {"description": "missing or wrong X-Hub-Signature-256"},
+        404: {"description": "WhatsApp off"},
+    },
+)
+async def whatsapp_notification(
+    request: Request,
+    runtime: RuntimeDep,
+    signature: Annotated[str | None, Header(alias="X-Hub-Signature-256")] = None,
+) -> JSONResponse:
+    secret = runtime.settings.whatsapp_app_secret
+    if secret is None:
+        return NOT_CONFIGURED
+    raw = await request.body()
+    if not whatsapp.signature_ok(secret.get_secret_value(), raw, signature):
+        return JSONResponse({"detail": "signature does not match"}, status_code=401)
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return JSONResponse({"detail": "the body is not JSON"}, status_code=400)
+    await run_in_threadpool(_take_notification, runtime, whatsapp.parse_notification(payload))
+    return JSONResponse({"status": "ok"})
+
+
+def _take_notification(runtime: Runtime, notification: whatsapp.Notification) -> None:
+    inbox = runtime.inbox
+    # Everything is recorded first: once this returns, nothing in the request can be lost.
+    recorded = [inbox.record(message) for message in notification.messages]
+    if notification.statuses:
+        hasher = runtime.crypto.hasher
+        with runtime.database.unit() as session:
+            for status in notification.statuses:
+                outbox.record_receipt(
+                    hasher.delivery_key("whatsapp-out", status.message_id),
+                    status.status,
+                    status.error_code,
+                    session=session,
+                )
+    for inbound_id in recorded:
+        if inbound_id is not None:
+            # A turn that fails here is retried by the sweeper; the platform still gets its 200.
+            inbox.process(inbound_id)

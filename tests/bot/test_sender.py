@@ -1,0 +1,240 @@
+"""The outbox sender against a fake Graph API server on loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.inbox import Inbox
+from bot.messages import OutboundMessage
+from bot.sender import Backoff, OutboxSender, WhatsAppTransport
+from storage import outbox
+from storage.crypto import Crypto
+from storage.db import Database
+from storage.models import Channel, OutboxMessage, OutboxStatus
+from tests.fakes import FakeGraph, graph_error, serve
+from tests.support import Phone
+
+WA_ID = "6281234567890"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)  # near the inbox's own clock, which the tests also use
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def pass_(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def graph() -> Iterator[tuple[FakeGraph, str]]:
+    fake = FakeGraph()
+    with serve(fake.app()) as base:
+        yield fake, f"{base}/v23.0"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_sender(
+    database: Database, crypto: Crypto, api_url: str, clock: Clock, **kwargs: object
+) -> OutboxSender:
+    transport = WhatsAppTransport(api_url, "100000000000001", "graph-token", rate=1000)
+    return OutboxSender(
+        database,
+        crypto,
+        [transport],
+        backoff=Backoff(base=1, cap=60, max_attempts=5),
+        clock=clock,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def enqueue(database: Database, crypto: Crypto, clock: Clock, message: OutboundMessage) -> int:
+    with database.unit() as session:
+        row = outbox.enqueue(
+            Channel.whatsapp,
+            "reporter-key",
+            crypto.cipher.encrypt_text(WA_ID),
+            crypto.cipher.encrypt(message.to_bytes()),
+            clock(),
+            session=session,
+        )
+        assert row.id is not None
+        return row.id
+
+
+def row(database: Database, message_id: int) -> OutboxMessage:
+    with database.unit() as session:
+        found = session.get(OutboxMessage, message_id)
+        assert found is not None
+        return found
+
+
+def test_a_message_is_sent_once_and_forgotten(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    sender = make_sender(database, crypto, url, clock)
+    message_id = enqueue(
+        database, crypto, clock, OutboundMessage("Mau mulai?", (("a:yes", "Ya"), ("a:no", "Tidak")))
+    )
+    assert sender.run_once() == 1
+    assert sender.run_once() == 0
+    assert len(fake.sent) == 1
+    assert fake.sent[0]["to"] == WA_ID
+    assert fake.sent[0]["interactive"]["type"] == "button"
+    assert fake.tokens == {"Bearer graph-token"}
+    sent = row(database, message_id)
+    assert sent.status == OutboxStatus.sent
+    assert sent.payload == b""
+    assert sent.address == b""
+    assert sent.provider_key == crypto.hasher.delivery_key("whatsapp-out", "wamid.BOT00001")
+
+
+def test_rate_limits_and_server_errors_are_retried_with_backoff(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    fake.refusals = [(400, graph_error(130429, "Rate limit hit")), (503, {"message": "busy"})]
+    sender = make_sender(database, crypto, url, clock)
+    message_id = enqueue(database, crypto, clock, OutboundMessage("Terima kasih."))
+    sender.run_once()
+    first = row(database, message_id)
+    assert (first.status, first.attempts, first.last_error) == (
+        OutboxStatus.pending,
+        1,
+        "graph:130429",
+    )
+    assert sender.run_once() == 0  # not before its time
+    clock.pass_(61)
+    sender.run_once()
+    assert row(database, message_id).attempts == 2
+    clock.pass_(61)
+    sender.run_once()
+    assert row(database, message_id).status == OutboxStatus.sent
+    assert fake.texts() == ["Terima kasih."]
+
+
+def test_outside_the_24_hour_window_a_message_waits_for_the_reporter(
+    database: Database, crypto: Crypto, inbox: Inbox, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    fake.refusals = [(400, graph_error(131047, "Re-engagement message"))]
+    sender = make_sender(database, crypto, url, clock)
+    with database.unit() as session:
+        held = outbox.enqueue(
+            Channel.whatsapp,
+            inbox.reporter_key(Channel.whatsapp, WA_ID),
+            crypto.cipher.encrypt_text(WA_ID),
+            crypto.cipher.encrypt(OutboundMessage("Pesan dari petugas.").to_bytes()),
+            clock(),
+            session=session,
+        )
+        held_id = held.id
+    assert held_id is not None
+    sender.run_once()
+    assert row(database, held_id).status == OutboxStatus.held
+    clock.pass_(3600)
+    assert sender.run_once() == 0
+    # The reporter writes again: the window opens and the held message goes out.
+    Phone(inbox, WA_ID, Channel.whatsapp).type("halo")
+    sender.run_once()
+    assert row(database, held_id).status == OutboxStatus.sent
+    assert "Pesan dari petugas." in fake.texts()
+
+
+def test_a_message_the_platform_will_never_take_fails_and_is_dropped(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    fake.refusals = [(400, graph_error(100, "Invalid parameter"))]
+    sender = make_sender(database, crypto, url, clock)
+    message_id = enqueue(database, crypto, clock, OutboundMessage("x"))
+    sender.run_once()
+    failed = row(database, message_id)
+    assert failed.status == OutboxStatus.failed
+    assert failed.payload == b""
+
+
+def test_no_network_is_retried_and_nothing_is_lost(
+    database: Database, crypto: Crypto, clock: Clock
+) -> None:
+    sender = make_sender(database, crypto, "http://127.0.0.1:9/v23.0", clock)
+    message_id = enqueue(database, crypto, clock, OutboundMessage("Halo"))
+    sender.run_once()
+    waiting = row(database, message_id)
+    assert waiting.status == OutboxStatus.pending
+    assert waiting.last_error == "network:ConnectError"
+    assert crypto.cipher.decrypt_text(waiting.address) == WA_ID
+
+
+def test_a_long_message_resumes_after_the_parts_already_sent(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    text = "\n\n".join(f"Bagian {n}: " + "kata " * 700 for n in range(3))  # three pieces
+    sender = make_sender(database, crypto, url, clock)
+    message_id = enqueue(database, crypto, clock, OutboundMessage(text))
+    fake.refusals = [None, (503, {"message": "busy"})]  # the first piece goes, the second not
+    sender.run_once()
+    assert row(database, message_id).parts_sent == 1
+    clock.pass_(61)
+    sender.run_once()
+    assert row(database, message_id).status == OutboxStatus.sent
+    assert len(fake.sent) == 3
+    assert [body.startswith(f"Bagian {n}") for n, body in enumerate(fake.texts())] == [True] * 3
+
+
+def test_two_senders_at_once_send_each_message_exactly_once(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    ids = [enqueue(database, crypto, clock, OutboundMessage(f"pesan {n}")) for n in range(60)]
+    senders = [make_sender(database, crypto, url, clock, batch=5) for _ in range(2)]
+
+    def drain(sender: OutboxSender) -> int:
+        total = 0
+        while (tried := sender.run_once()) > 0:
+            total += tried
+        return total
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = list(pool.map(drain, senders))
+    assert sum(counts) == 60
+    assert sorted(fake.texts()) == sorted(f"pesan {n}" for n in range(60))
+    with database.unit() as session:
+        statuses = set(session.exec(select(OutboxMessage.status)).all())
+    assert statuses == {OutboxStatus.sent}
+    assert len(ids) == 60
+
+
+def test_a_sender_that_dies_mid_send_leaves_the_message_to_another_after_the_lease(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    message_id = enqueue(database, crypto, clock, OutboundMessage("Halo"))
+    with database.unit() as session:  # a sender leases the message, then its process is killed
+        assert (
+            len(
+                outbox.claim_due(
+                    Channel.whatsapp, clock(), timedelta(minutes=2), limit=10, session=session
+                )
+            )
+            == 1
+        )
+    survivor = make_sender(database, crypto, url, clock)
+    assert survivor.run_once() == 0
+    clock.pass_(121)
+    assert survivor.run_once() == 1
+    assert row(database, message_id).status == OutboxStatus.sent
+    assert fake.texts() == ["Halo"]

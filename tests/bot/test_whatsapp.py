@@ -1,0 +1,152 @@
+"""WhatsApp parsing and rendering without a network: never a crash, always within the limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.messages import OutboundMessage
+from bot.whatsapp import (
+    BODY_LIMIT,
+    BUTTON_TITLE,
+    ROW_DESCRIPTION,
+    ROW_TITLE,
+    TEXT_LIMIT,
+    parse_notification,
+    render,
+    split_text,
+)
+from flows.types import InputKind
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "object",
+                    "entry",
+                    "changes",
+                    "value",
+                    "messages",
+                    "statuses",
+                    "from",
+                    "id",
+                    "type",
+                    "text",
+                    "body",
+                    "interactive",
+                    "button_reply",
+                    "list_reply",
+                    "image",
+                    "errors",
+                    "from_user_id",
+                    "status",
+                    "voice",
+                    "audio",
+                    "button",
+                    "payload",
+                ]
+            ),
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON)
+def test_any_json_at_all_parses_without_raising(payload: Any) -> None:
+    parse_notification(payload)
+    parse_notification({"object": "whatsapp_business_account", "entry": payload})
+    parse_notification(
+        {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": payload}]}]}
+    )
+
+
+def message(**fields: Any) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {"changes": [{"value": {"messages": [{"from": "62811", "id": "w1", **fields}]}}]}
+        ],
+    }
+
+
+def test_taps_texts_and_files_become_the_flows_inputs() -> None:
+    tap = parse_notification(
+        message(type="interactive", interactive={"type": "list_reply", "list_reply": {"id": "a:b"}})
+    ).messages[0]
+    assert (tap.input.kind, tap.input.choice) == (InputKind.choice, "a:b")
+    voice = parse_notification(
+        message(type="audio", audio={"id": "m1", "voice": True, "mime_type": "audio/ogg"})
+    ).messages[0]
+    assert (voice.input.kind, voice.input.media_kind) == (InputKind.media, "voice")
+    assert voice.input.data["media_id"] == "m1"
+    photo = parse_notification(
+        message(type="image", image={"id": "m2", "caption": "Siti di rumah"})
+    ).messages[0]
+    assert "Siti" not in repr(photo.input)  # captions are not kept
+
+
+def test_the_same_message_twice_in_one_batch_is_taken_once() -> None:
+    payload = message(type="text", text={"body": "halo"})
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"] = value["messages"] * 2
+    assert len(parse_notification(payload).messages) == 1
+
+
+def test_a_message_without_sender_or_id_is_skipped() -> None:
+    payload = message(type="text", text={"body": "halo"})
+    del payload["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
+    assert parse_notification(payload).messages == []
+
+
+LABELS = st.text(min_size=1, max_size=60).filter(lambda label: label.strip() != "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=9000), labels=st.lists(LABELS, max_size=16))
+def test_rendered_messages_respect_whatsapps_limits(text: str, labels: list[str]) -> None:
+    choices = tuple((f"step:option{n}", label) for n, label in enumerate(labels))
+    payloads = render(OutboundMessage(text=text, choices=choices), "62811")
+    offered: list[str] = []
+    for payload in payloads:
+        assert payload["to"] == "62811"
+        if payload["type"] == "text":
+            assert 0 < len(payload["text"]["body"]) <= TEXT_LIMIT
+            continue
+        interactive = payload["interactive"]
+        assert len(interactive["body"]["text"]) <= BODY_LIMIT
+        if interactive["type"] == "button":
+            buttons = interactive["action"]["buttons"]
+            titles = [b["reply"]["title"] for b in buttons]
+            assert len(buttons) <= 3
+            assert all(0 < len(title) <= BUTTON_TITLE for title in titles)
+            assert len(set(titles)) == len(titles)
+            offered += [b["reply"]["id"] for b in buttons]
+        else:
+            rows = interactive["action"]["sections"][0]["rows"]
+            assert len(labels) >= 4
+            assert len(rows) <= 10
+            assert all(0 < len(row["title"]) <= ROW_TITLE for row in rows)
+            assert all(len(row.get("description", "")) <= ROW_DESCRIPTION for row in rows)
+            offered += [row["id"] for row in rows]
+    # Every choice is offered exactly once, in order.
+    assert offered == [choice_id for choice_id, _ in choices]
+
+
+def test_a_long_text_is_split_at_word_boundaries() -> None:
+    text = ("kata " * 2000).strip()
+    pieces = split_text(text)
+    assert all(len(piece) <= TEXT_LIMIT for piece in pieces)
+    assert " ".join(pieces) == text
+
+
+def test_quick_exit_sends_nothing_on_whatsapp() -> None:
+    assert render(OutboundMessage(text="", action="clear_chat"), "62811") == []

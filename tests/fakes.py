@@ -1,0 +1,87 @@
+"""Servers on loopback for tests: the app itself, and a fake WhatsApp Graph API."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """``app`` on a free loopback port under a real uvicorn; its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", limit_concurrency=200)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@dataclass
+class FakeGraph:
+    """The Graph API's send endpoint: records what it got. Each call first takes the next of
+    ``refusals``: ``(status, error)`` refuses it, ``None`` lets it through."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[tuple[int, dict[str, Any]] | None] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v23.0/{phone_number_id}/messages")
+        async def messages(phone_number_id: str, request: Request) -> JSONResponse:
+            body = await request.json()
+            with self.lock:
+                self.tokens.add(request.headers.get("authorization", ""))
+                refusal = self.refusals.pop(0) if self.refusals else None
+                if refusal is not None:
+                    status, error = refusal
+                    self.refused.append(body)
+                    return JSONResponse({"error": error}, status_code=status)
+                self.sent.append(body)
+                number = len(self.sent)
+            return JSONResponse(
+                {
+                    "messaging_product": "whatsapp",
+                    "contacts": [{"input": body.get("to"), "wa_id": body.get("to")}],
+                    "messages": [{"id": f"wamid.BOT{number:05d}"}],
+                }
+            )
+
+        return app
+
+    def texts(self) -> list[str]:
+        found = []
+        for body in self.sent:
+            if body["type"] == "text":
+                found.append(body["text"]["body"])
+            else:
+                found.append(body["interactive"]["body"]["text"])
+        return found
+
+
+def graph_error(code: int, message: str = "refused") -> dict[str, Any]:
+    return {"message": f"(#{code}) {message}", "type": "OAuthException", "code": code}
