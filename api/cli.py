@@ -5,6 +5,7 @@ Exit codes: 0 on success, 2 on bad usage (Typer/Click), 1 on failure with one li
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -18,9 +19,11 @@ import sqlalchemy as sa
 import typer
 import uvicorn
 from sqlmodel import select
+from telegram import Update
+from telegram.error import TelegramError
 
 from api.logs import configure_logging
-from api.runtime import build_runtime
+from api.runtime import build_runtime, telegram_bot
 from api.settings import ConfigError, Locale, Settings, load_keys
 from bot.console import ConsoleSession, console_identity, run_console
 from flows.loader import FlowDefinitionError
@@ -43,10 +46,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Production keys.", no_args_is_help=True)
 agency_app = typer.Typer(help="Agencies and the regions they cover.", no_args_is_help=True)
 officer_app = typer.Typer(help="Officer accounts.", no_args_is_help=True)
+telegram_app = typer.Typer(help="The Telegram bot.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(agency_app, name="agency")
 app.add_typer(officer_app, name="officer")
+app.add_typer(telegram_app, name="telegram")
 
 log = logging.getLogger("lapor.cli")
 
@@ -188,6 +193,29 @@ def db_upgrade() -> None:
     with expected_errors():
         upgrade(settings.database_url)
     typer.echo("database is up to date")
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook(
+    url: Annotated[str, typer.Argument(help="https://YOUR-HOST/webhooks/telegram")],
+) -> None:
+    """Tell Telegram to deliver updates to URL, with the webhook secret."""
+    settings = _settings()
+    if settings.telegram_token is None:
+        fail("LAPOR_TELEGRAM_TOKEN is not set")
+    if settings.telegram_webhook_secret is None:
+        fail("LAPOR_TELEGRAM_WEBHOOK_SECRET is not set")
+    secret = settings.telegram_webhook_secret.get_secret_value()
+
+    async def set_webhook() -> None:
+        async with telegram_bot(settings) as bot:
+            await bot.set_webhook(url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+
+    try:
+        asyncio.run(set_webhook())
+    except TelegramError as error:
+        fail(f"Telegram refused: {error.message}")
+    typer.echo(f"Telegram now delivers updates to {url}")
 
 
 @keys_app.command("generate")

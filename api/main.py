@@ -14,15 +14,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from telegram import Update
+from telegram.ext import Application, TypeHandler
 
 import bot.metrics  # noqa: F401  (registers the counters before the first scrape)
 from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
 from api.routes import audit, auth, health, reports, stats, webhooks
-from api.runtime import Runtime, build_runtime, unrouted_warning
-from api.settings import Settings
+from api.routes.webhooks import take_telegram_event
+from api.runtime import Runtime, build_runtime, telegram_bot, unrouted_warning
+from api.settings import Settings, TelegramMode
 from bot.sender import OutboxSender
+from bot.telegram import event_of
 from storage.db import Database
 
 log = logging.getLogger("lapor.app")
@@ -43,9 +47,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         tasks = [asyncio.create_task(_sweep_forever(runtime))]
         if runtime.sender is not None:
             tasks.append(asyncio.create_task(_send_forever(runtime, runtime.sender)))
+        polling = _telegram_polling(runtime)
+        if polling is not None:
+            await _start_polling(polling)
         try:
             yield
         finally:
+            if polling is not None:
+                await _stop_polling(polling)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -83,6 +92,36 @@ def _warn_unrouted(runtime: Runtime) -> None:
         return
     if warning:
         log.warning(warning, extra={"event": "unrouted_reports"})
+
+
+def _telegram_polling(runtime: Runtime) -> Application[Any, Any, Any, Any, Any, Any] | None:
+    """In polling mode, a PTB Application that only fetches updates; every update goes through
+    the same path as a webhook delivery (recorded, acknowledged, processed once)."""
+    settings = runtime.settings
+    if not settings.telegram_enabled or settings.telegram_mode is not TelegramMode.polling:
+        return None
+    application = Application.builder().bot(telegram_bot(settings)).build()
+
+    async def take(update: object, _context: object) -> None:
+        if isinstance(update, Update):
+            await asyncio.to_thread(take_telegram_event, runtime, event_of(update))
+
+    application.add_handler(TypeHandler(Update, take))
+    return application
+
+
+async def _start_polling(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    await application.initialize()
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
+
+
+async def _stop_polling(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    assert application.updater is not None
+    await application.updater.stop()
+    await application.stop()
+    await application.shutdown()
 
 
 async def _send_forever(runtime: Runtime, sender: OutboxSender) -> None:

@@ -6,10 +6,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from telegram import Bot
+
 from api.escalation import escalate
 from api.settings import Settings, load_keys
 from bot.inbox import Inbox, InboxConfig, utcnow
 from bot.sender import OutboxSender, Transport, WhatsAppTransport
+from bot.telegram import TelegramTransport
 from flows.loader import load_flows
 from storage import conversations, inbound, triage
 from storage.crypto import Crypto
@@ -29,6 +32,7 @@ class Runtime:
     crypto: Crypto
     inbox: Inbox
     sender: OutboxSender | None = None
+    telegram: TelegramTransport | None = None
 
     def sweep(self) -> None:
         """Finish what a crash left half done, forget drafts nobody came back to, and escalate
@@ -70,12 +74,34 @@ def build_runtime(
     inbox = Inbox(database, crypto, flows, inbox_config(settings))
     transports = channel_transports(settings)
     sender = OutboxSender(database, crypto, transports, clock=utcnow) if transports else None
-    return Runtime(settings=settings, database=database, crypto=crypto, inbox=inbox, sender=sender)
+    telegram = next((t for t in transports if isinstance(t, TelegramTransport)), None)
+    return Runtime(
+        settings=settings,
+        database=database,
+        crypto=crypto,
+        inbox=inbox,
+        sender=sender,
+        telegram=telegram,
+    )
+
+
+def telegram_bot(settings: Settings) -> Bot:
+    """PTB's ``Bot`` for this deployment's Bot API server (``base_url``, ``base_file_url``)."""
+    assert settings.telegram_token is not None
+    return Bot(
+        settings.telegram_token.get_secret_value(),
+        base_url=settings.telegram_api_url,
+        base_file_url=settings.telegram_file_url,
+    )
 
 
 def channel_transports(settings: Settings) -> list[Transport]:
     """A transport for every channel that is configured (the settings check they are complete)."""
     transports: list[Transport] = []
+    if settings.telegram_enabled:
+        transports.append(
+            TelegramTransport(telegram_bot(settings), chat_seconds=settings.telegram_chat_seconds)
+        )
     token = settings.whatsapp_access_token
     if settings.whatsapp_enabled and token is not None and settings.whatsapp_phone_number_id:
         transports.append(

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import metrics
-from bot.messages import InboundMessage, OutboundMessage, ReplyAddress
+from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
@@ -146,6 +146,11 @@ class Inbox:
         now = self.clock()
         turn = _TurnContext(message, reporter_key, now, session)
         turn.conversation = conversations.lock_conversation(reporter_key, session=session)
+        if message.input.kind is InputKind.event and message.input.event == EDITED:
+            # An edit is not a new answer: say so, and change nothing.
+            locale = turn.conversation.locale if turn.conversation else self.flows.default_locale
+            self._queue(turn, [Reply(EDITED)], locale=locale, child=False)
+            return
         # Whatever waited for the reporter to write again (WhatsApp's 24-hour window) goes now.
         outbox.release_held(message.channel, reporter_key, now, session=session)
         snapshot: dict[str, Any] | None = None
@@ -280,6 +285,13 @@ class Inbox:
         metrics.reports_submitted.inc()
         log.info("report submitted", extra={"event": "report_submitted"})
         return format_receipt(receipt)
+
+    def stop_sending(self, channel: Channel, identity: str) -> int:
+        """The reporter blocked the bot: nothing waiting for them is sent any more."""
+        with self.database.unit() as session:
+            return outbox.drop_for_reporter(
+                channel, self.reporter_key(channel, identity), "blocked", session=session
+            )
 
     def notify_reporter(
         self, report: Report, text: str, now: datetime, *, session: Session

@@ -11,6 +11,8 @@ from storage.models import Channel
 
 # An event, not words: show the reporter where their conversation stands (the welcome, if new).
 RESUME = "resume"
+# An event: the reporter edited a message they had sent (Telegram); edits are not read.
+EDITED = "edited"
 
 
 @dataclass(frozen=True)

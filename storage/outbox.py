@@ -138,3 +138,17 @@ def record_receipt(
         message.status = OutboxStatus.failed
         message.last_error = f"receipt:{error_code}" if error_code is not None else "receipt"
     session.add(message)
+
+
+def drop_for_reporter(channel: Channel, reporter_key: str, reason: str, *, session: Session) -> int:
+    """Fail every message still waiting for this reporter, dropping text and address."""
+    result = session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            col(OutboxMessage.channel) == channel,
+            col(OutboxMessage.reporter_key) == reporter_key,
+            col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.held]),
+        )
+        .values(status=OutboxStatus.failed, last_error=reason[:64], payload=b"", address=b"")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+import time
+
+from sqlmodel import func, select
 
 from bot.inbox import Inbox
 from bot.messages import InboundMessage, OutboundMessage
 from flows.types import UserInput
-from storage.models import Channel, OutboxMessage
+from storage.db import Database
+from storage.models import Channel, OutboxMessage, OutboxStatus
 
 CHAT_ID = "987654321012"
 STORY = "Nomor saya 0812-3456-7890, NIK 1871014501900001, email siti.rahayu@example.org."
@@ -90,3 +93,17 @@ class Phone:
         self.press("review:submit")
         receipt_text = self.outbox()[-1].text
         return receipt_text.split("*")[1]
+
+
+def wait_until_sent(database: Database, seconds: float = 20) -> None:
+    """Wait until the outbox sender has nothing pending (it runs in the app's background)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with database.unit() as session:
+            pending = session.exec(
+                select(func.count()).where(OutboxMessage.status == OutboxStatus.pending)
+            ).one()
+        if not pending:
+            return
+        assert time.monotonic() < deadline, "the sender did not deliver"
+        time.sleep(0.05)

@@ -11,11 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from telegram import Update
+from telegram.error import TelegramError
 
 from api.runtime import Runtime
 from api.security import RuntimeDep
 from bot import whatsapp
+from bot.telegram import TelegramEvent, event_of
 from storage import outbox
+from storage.models import Channel
 
 log = logging.getLogger("lapor.webhooks")
 
@@ -92,3 +96,45 @@ def _take_notification(runtime: Runtime, notification: whatsapp.Notification) ->
         if inbound_id is not None:
             # A turn that fails here is retried by the sweeper; the platform still gets its 200.
             inbox.process(inbound_id)
+
+
+@router.post(
+    "/telegram",
+    summary="One Telegram update",
+    responses={
+        400: {"description": "not a Telegram update"},
+        401: {"description": "missing or wrong X-Telegram-Bot-Api-Secret-Token"},
+        404: {"description": "Telegram webhook off"},
+    },
+)
+async def telegram_update(
+    request: Request,
+    runtime: RuntimeDep,
+    secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
+) -> JSONResponse:
+    expected = runtime.settings.telegram_webhook_secret
+    transport = runtime.telegram
+    if transport is None or expected is None:
+        return JSONResponse({"detail": "the Telegram webhook is not configured here"}, 404)
+    if not secret or not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
+        return JSONResponse({"detail": "secret token does not match"}, status_code=401)
+    try:
+        update = Update.de_json(json.loads(await request.body()), transport.bot)
+    except (ValueError, TypeError, KeyError, AttributeError, TelegramError):
+        return JSONResponse({"detail": "not a Telegram update"}, status_code=400)
+    await run_in_threadpool(take_telegram_event, runtime, event_of(update))
+    return JSONResponse({})
+
+
+def take_telegram_event(runtime: Runtime, event: TelegramEvent) -> None:
+    """Record, acknowledge the button, then run the turn (also used by polling mode)."""
+    inbox = runtime.inbox
+    if event.blocked_identity is not None:
+        inbox.stop_sending(Channel.telegram, event.blocked_identity)
+    if event.message is None:
+        return
+    inbound_id = inbox.record(event.message)
+    if event.callback_query_id is not None and runtime.telegram is not None:
+        runtime.telegram.answer(event.callback_query_id)
+    if inbound_id is not None:
+        inbox.process(inbound_id)

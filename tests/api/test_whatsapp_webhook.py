@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +26,7 @@ from storage.db import Database
 from storage.models import Channel, Inbound, OutboxMessage, OutboxStatus, Report
 from tests.api.conftest import make_settings
 from tests.fakes import FakeGraph, serve
-from tests.support import Phone
+from tests.support import Phone, wait_until_sent
 
 APP_SECRET = "test_app_secret"
 VERIFY_TOKEN = "meatyhamhock"
@@ -116,16 +115,8 @@ class GraphPhone(WhatsAppPhone):
         self.graph = graph
 
     def outbox(self) -> list[OutboundMessage]:
-        deadline = time.monotonic() + 20
-        while True:
-            with self.inbox.database.unit() as session:
-                waiting = session.exec(
-                    select(func.count()).where(OutboxMessage.status == OutboxStatus.pending)
-                ).one()
-            if not waiting:
-                return [OutboundMessage(text) for text in self.graph.texts()]
-            assert time.monotonic() < deadline, "the sender did not deliver"
-            time.sleep(0.05)
+        wait_until_sent(self.inbox.database)
+        return [OutboundMessage(text) for text in self.graph.texts()]
 
 
 def rows(database: Database, model: type) -> int:

@@ -1,0 +1,213 @@
+"""Telegram through python-telegram-bot: updates into channel-neutral messages, and a transport
+that sends the outbox with PTB's ``Bot`` (PROTOCOLS §2-3).
+
+Conversation state lives in the project's database (the inbox), not in PTB's ConversationHandler,
+so any number of processes can serve one bot. PTB parses updates, talks to the Bot API (any
+``base_url``: a self-hosted Bot API server, or the tests' fake), and polls in polling mode.
+"""
+
+from __future__ import annotations
+
+import os
+
+# PTB 22 deprecates ``RetryAfter.retry_after`` as seconds in favour of a timedelta; opt in now.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+from bot.messages import EDITED, RESUME, InboundMessage, OutboundMessage
+from bot.sender import Outcome, RateLimiter, Result
+from bot.whatsapp import split_text
+from flows.types import InputKind, UserInput
+from storage.models import Channel
+
+TEXT_LIMIT = 4096
+CALLBACK_DATA_BYTES = 64
+PER_CHAT_SECONDS = 1.0  # Telegram: about one message a second in one chat
+OVERALL_RATE = 30.0  # and about thirty a second overall
+BLOCKED = "blocked"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TelegramEvent:
+    """What one update asks of us: a message for the inbox (an edit is one too, answered with a
+    short note), a button press to acknowledge, or a reporter who blocked the bot."""
+
+    message: InboundMessage | None = None
+    callback_query_id: str | None = None
+    blocked_identity: str | None = None
+
+
+def event_of(update: Update) -> TelegramEvent:
+    delivery = str(update.update_id)
+    if update.callback_query is not None:
+        query = update.callback_query
+        chat = query.message.chat if query.message is not None else None
+        sender = str(query.from_user.id)
+        choice = query.data if isinstance(query.data, str) else ""
+        pressed = InboundMessage(
+            channel=Channel.telegram,
+            delivery_id=delivery,
+            identity=sender,
+            address=str(chat.id) if chat is not None else sender,
+            input=UserInput.pressed(choice) if choice else UserInput(InputKind.unsupported),
+        )
+        return TelegramEvent(message=pressed, callback_query_id=query.id)
+    if update.my_chat_member is not None:
+        member = update.my_chat_member
+        if member.new_chat_member.status == "kicked":
+            return TelegramEvent(blocked_identity=str(member.from_user.id))
+        return TelegramEvent()
+    if update.edited_message is not None and update.edited_message.from_user is not None:
+        edited = update.edited_message
+        assert edited.from_user is not None
+        note = InboundMessage(
+            channel=Channel.telegram,
+            delivery_id=delivery,
+            identity=str(edited.from_user.id),
+            address=str(edited.chat.id),
+            input=UserInput(InputKind.event, event=EDITED),
+        )
+        return TelegramEvent(message=note)
+    message = update.message
+    if message is None or message.from_user is None or message.chat.type != "private":
+        return TelegramEvent()  # channel posts, groups, service messages: not for this bot
+    return TelegramEvent(
+        message=InboundMessage(
+            channel=Channel.telegram,
+            delivery_id=delivery,
+            identity=str(message.from_user.id),
+            address=str(message.chat.id),
+            input=_input(message),
+        )
+    )
+
+
+def _input(message: Message) -> UserInput:
+    if message.text:
+        if message.text.strip().lower().split("@")[0] == "/start":
+            return UserInput(InputKind.event, event=RESUME)
+        return UserInput.typed(message.text)
+    media: tuple[str, Any] | None = None
+    if message.photo:
+        media = ("photo", message.photo[-1])  # the largest size
+    elif message.voice is not None:
+        media = ("voice", message.voice)
+    elif message.audio is not None:
+        media = ("audio", message.audio)
+    elif message.video is not None:
+        media = ("video", message.video)
+    elif message.document is not None:
+        media = ("document", message.document)
+    if media is None:
+        # Stickers, locations, contacts, polls, dice: say what the bot can read.
+        return UserInput(InputKind.unsupported)
+    kind, item = media
+    # Captions and file names are the reporter's words or names: not kept.
+    data = {
+        "file_id": item.file_id,
+        "mime_type": str(getattr(item, "mime_type", "") or "")[:100],
+        "size": int(getattr(item, "file_size", 0) or 0),
+    }
+    return UserInput(InputKind.media, media_kind=kind, data=data)
+
+
+def keyboard(choices: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | None:
+    """One button a row; ``callback_data`` is the ``STEP:OPTION`` id (at most 64 bytes)."""
+    rows = [
+        [InlineKeyboardButton(label, callback_data=choice_id)]
+        for choice_id, label in choices
+        if len(choice_id.encode()) <= CALLBACK_DATA_BYTES
+    ]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+class _Loop:
+    """A private event loop in a thread, so the synchronous sender can await PTB's ``Bot``."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+
+class TelegramTransport:
+    channel = Channel.telegram
+
+    def __init__(self, bot: Bot, *, chat_seconds: float = PER_CHAT_SECONDS) -> None:
+        self.bot = bot
+        self.chat_seconds = chat_seconds
+        self.loop = _Loop()
+        self.ready = False
+        self.overall = RateLimiter(OVERALL_RATE)
+        self.last_in_chat: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        # Initialised on first use, so that a Bot API that is away at start-up delays messages
+        # (they wait in the outbox) instead of stopping the process.
+        if not self.ready:
+            self.loop.run(self.bot.initialize())
+            self.ready = True
+        return self.loop.run(coroutine)
+
+    def _pace(self, chat: str) -> None:
+        with self.lock:
+            wait = self.last_in_chat.get(chat, 0.0) + self.chat_seconds - time.monotonic()
+            self.last_in_chat[chat] = time.monotonic() + max(0.0, wait)
+        if wait > 0:
+            time.sleep(wait)
+        self.overall.wait()
+
+    def send(self, address: str, message: OutboundMessage, first_part: int) -> Outcome:
+        if message.action == "clear_chat":
+            # Deleting the chat's messages needs their ids, which are not recorded yet: the
+            # quick exit deletes our copy of the conversation only (see the README).
+            return Outcome(Result.sent, 1)
+        pieces = split_text(message.text, TEXT_LIMIT) or ["…"]
+        markup = keyboard(message.choices)
+        provider_id = None
+        for part in range(first_part, len(pieces)):
+            self._pace(address)
+            last = part == len(pieces) - 1
+            try:
+                sent = self._call(
+                    self.bot.send_message(
+                        chat_id=int(address),
+                        text=pieces[part],
+                        reply_markup=markup if last else None,
+                        protect_content=True,
+                    )
+                )
+            except RetryAfter as exc:
+                seconds = exc.retry_after
+                wait = seconds if isinstance(seconds, int) else seconds.total_seconds()
+                return Outcome(Result.retry, part, error="telegram:429", retry_after=wait)
+            except Forbidden:
+                return Outcome(Result.failed, part, error=BLOCKED)
+            except BadRequest as exc:
+                return Outcome(Result.failed, part, error=f"telegram:400:{type(exc).__name__}")
+            except TelegramError as exc:
+                return Outcome(Result.retry, part, error=f"telegram:{type(exc).__name__}")
+            provider_id = f"{address}:{sent.message_id}"
+        return Outcome(Result.sent, len(pieces), provider_id=provider_id)
+
+    def answer(self, callback_query_id: str) -> None:
+        """Stop the button's progress spinner; best effort."""
+        try:
+            self._call(self.bot.answer_callback_query(callback_query_id))
+        except TelegramError:
+            return

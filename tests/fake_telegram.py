@@ -1,0 +1,102 @@
+"""A fake Telegram Bot API server for python-telegram-bot to talk to over loopback (its
+``base_url``): it answers the methods the bot uses and records every call (PROTOCOLS §3)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+TOKEN = "123456:TEST-token"
+BOT_USER = {
+    "id": 900000001,
+    "is_bot": True,
+    "first_name": "Lapor Bot",
+    "username": "test_lapor_bot",
+}
+JSON_FIELDS = ("reply_markup", "entities", "allowed_updates")
+
+
+@dataclass
+class FakeBotApi:
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    # Answers for sendMessage, taken one per call first: (HTTP status, body).
+    refusals: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_message_id: int = 1000
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/bot{token}/{method}")
+        async def method(token: str, method: str, request: Request) -> JSONResponse:
+            if token != TOKEN:
+                return JSONResponse(
+                    {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
+                )
+            params = await _params(request)
+            with self.lock:
+                self.calls.append((method.lower(), params))
+                return self._answer(method.lower(), params)
+
+        return app
+
+    def _answer(self, method: str, params: dict[str, Any]) -> JSONResponse:
+        if method == "getme":
+            return _ok(BOT_USER)
+        if method == "sendmessage":
+            if self.refusals:
+                status, body = self.refusals.pop(0)
+                return JSONResponse(body, status_code=status)
+            self.next_message_id += 1
+            self.delivered.append(params)
+            return _ok(
+                {
+                    "message_id": self.next_message_id,
+                    "from": BOT_USER,
+                    "chat": {"id": int(params["chat_id"]), "type": "private"},
+                    "date": 1767225600,
+                    "text": params["text"],
+                }
+            )
+        if method == "getupdates":
+            offset = int(params.get("offset") or 0)
+            pending = [u for u in self.updates if u["update_id"] >= offset]
+            return _ok(pending)
+        # answerCallbackQuery, deleteMessage, setWebhook, deleteWebhook, …
+        return _ok(True)
+
+    def sent(self) -> list[dict[str, Any]]:
+        """The messages the fake accepted (refused ones are only in ``calls``)."""
+        with self.lock:
+            return list(self.delivered)
+
+    def texts(self) -> list[str]:
+        return [str(params["text"]) for params in self.sent()]
+
+    def called(self, name: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [params for method, params in self.calls if method == name.lower()]
+
+
+def _ok(result: Any) -> JSONResponse:
+    return JSONResponse({"ok": True, "result": result})
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    """PTB posts form fields with JSON-encoded values for the structured ones."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.json()
+        return body if isinstance(body, dict) else {}
+    form = await request.form()
+    params: dict[str, Any] = {key: value for key, value in form.items() if isinstance(value, str)}
+    for name in JSON_FIELDS:
+        if name in params:
+            params[name] = json.loads(params[name])
+    return params
