@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +25,6 @@ from api.routes import audit, auth, health, reports, stats, webhooks
 from api.routes.webhooks import take_telegram_event
 from api.runtime import Runtime, build_runtime, telegram_bot, unrouted_warning
 from api.settings import Settings, TelegramMode
-from bot.sender import OutboxSender
 from bot.telegram import event_of
 from storage.db import Database
 
@@ -45,8 +44,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         log.info("started", extra={"event": "started", "backend": runtime.database.backend})
         await asyncio.to_thread(_warn_unrouted, runtime)
         tasks = [asyncio.create_task(_sweep_forever(runtime))]
-        if runtime.sender is not None:
-            tasks.append(asyncio.create_task(_send_forever(runtime, runtime.sender)))
+        for worker in (runtime.sender, runtime.fetcher):
+            if worker is not None:
+                tasks.append(asyncio.create_task(_work_forever(runtime, worker.run_once)))
         polling = _telegram_polling(runtime)
         if polling is not None:
             await _start_polling(polling)
@@ -124,13 +124,14 @@ async def _stop_polling(application: Application[Any, Any, Any, Any, Any, Any]) 
     await application.shutdown()
 
 
-async def _send_forever(runtime: Runtime, sender: OutboxSender) -> None:
+async def _work_forever(runtime: Runtime, run_once: Callable[[], int]) -> None:
+    """The outbox sender's or the evidence fetcher's rounds, back to back while there is work."""
     while True:
         try:
-            tried = await asyncio.to_thread(sender.run_once)
+            tried = await asyncio.to_thread(run_once)
         except Exception:
             # The database is away, most likely: nothing is lost, try again in a while.
-            log.exception("send round failed", extra={"event": "send_round_failed"})
+            log.exception("work round failed", extra={"event": "work_round_failed"})
             await asyncio.sleep(max(5.0, runtime.settings.send_poll_seconds))
             continue
         if not tried:

@@ -17,11 +17,12 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import metrics
+from bot.media import Source
 from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
-from storage import conversations, inbound, outbox, ratelimit, reports
+from storage import conversations, inbound, media, outbox, ratelimit, reports
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii
@@ -234,10 +235,7 @@ class Inbox:
                 if turn.message.channel is Channel.telegram:
                     self._enqueue(turn, OutboundMessage(text="", action="clear_chat"))
             case EffectKind.store_evidence:
-                log.warning(
-                    "evidence not stored: channel has no media download",
-                    extra={"event": "evidence_unsupported", "channel": turn.message.channel.value},
-                )
+                self._record_evidence(effect.data, turn, result.locale)
             case EffectKind.lookup_receipt:
                 event = self._lookup(str(effect.data["text"]), turn)
                 return engine.step(self.flows, result.snapshot, event)
@@ -250,6 +248,35 @@ class Inbox:
                     session=session,
                 )
         return None
+
+    def _record_evidence(self, data: dict[str, Any], turn: _TurnContext, locale: str) -> None:
+        """A file to fetch after the turn (a download must not hold the database)."""
+        ref = str(data.get("media_id") or data.get("file_id") or "")
+        if turn.conversation is None or turn.conversation.id is None or not ref:
+            return
+        source = Source(turn.message.channel, ref, turn.message.address, turn.reporter_key, locale)
+        media.add_pending(
+            turn.conversation.id,
+            str(data.get("kind") or "file"),
+            str(data.get("mime_type") or ""),
+            self.crypto.cipher.encrypt(source.to_bytes()),
+            turn.now,
+            session=turn.session,
+        )
+
+    def notify(self, source: Source, key: str, params: dict[str, Any]) -> None:
+        """A short message about a file, outside any turn (too large, could not be fetched)."""
+        text = self.flows.catalogue.render(Reply(key, params), source.locale).text
+        cipher = self.crypto.cipher
+        with self.database.unit() as session:
+            outbox.enqueue(
+                source.channel,
+                source.reporter_key,
+                cipher.encrypt_text(source.address),
+                cipher.encrypt(OutboundMessage(text=text).to_bytes()),
+                self.clock(),
+                session=session,
+            )
 
     def _submit(self, data: dict[str, Any], turn: _TurnContext) -> str:
         cipher, message, now, session = self.crypto.cipher, turn.message, turn.now, turn.session
