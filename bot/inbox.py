@@ -104,9 +104,33 @@ class Inbox:
         return recorded
 
     def handle(self, message: InboundMessage) -> bool:
-        """Record and process; False for a duplicate."""
-        recorded = self.record(message)
-        return recorded is not None and self.process(recorded)
+        """Record and process in one transaction (one commit a turn); False for a duplicate.
+
+        The delivery's row is written in the turn's transaction, so once this returns the turn
+        and its replies are durable together. A turn that fails rolls back, and the delivery is
+        then recorded on its own for the sweeper to finish: nothing is lost either way."""
+        channel = message.channel
+        reporter_key = self.reporter_key(channel, message.identity)
+        delivery_key = self.crypto.hasher.delivery_key(channel.value, message.delivery_id)
+        try:
+            with self.database.unit() as session:
+                now = self.clock()
+                inbound_id = inbound.record_inbound(
+                    channel, delivery_key, reporter_key, None, now, session=session
+                )
+                if inbound_id is None:
+                    return False
+                self._turn(message, reporter_key, session)
+                inbound.mark_done(inbound_id, self.clock(), session=session)
+        except Exception:
+            log.exception("turn failed", extra={"event": "turn_failed"})
+            recorded = self.record(message)
+            if recorded is not None:
+                self._count_failure(recorded)
+            return False
+        metrics.inbound_messages.labels(channel=channel.value).inc()
+        metrics.turns.labels(channel=channel.value).inc()
+        return True
 
     def process(self, inbound_id: int) -> bool:
         """Run the turn of a recorded delivery; False if it was done already (or by another)."""
