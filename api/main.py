@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 from telegram import Update
 from telegram.ext import Application, TypeHandler
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(webhooks.router)
@@ -151,6 +152,20 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     return JSONResponse(
         {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers or None
+    )
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    # Busy (SQLite's lock under load) or away: a moment later it may answer, and the platforms
+    # retry a webhook that got a 503, so nothing is lost.
+    log.warning(
+        "database unavailable",
+        extra={"event": "database_unavailable", "error_type": type(exc).__name__},
+    )
+    return JSONResponse(
+        {"detail": "the database is busy or unavailable; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
     )
 
 
