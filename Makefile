@@ -48,3 +48,4 @@ clean:
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/webhook_bench.py

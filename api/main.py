@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 from telegram import Update
 from telegram.ext import Application, TypeHandler
@@ -25,7 +25,6 @@ from api.routes import audit, auth, health, reports, stats, webhooks
 from api.routes.webhooks import take_telegram_event
 from api.runtime import Runtime, build_runtime, telegram_bot, unrouted_warning
 from api.settings import Settings, TelegramMode
-from bot.sender import OutboxSender
 from bot.telegram import event_of
 from storage.db import Database
 
@@ -45,8 +44,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         log.info("started", extra={"event": "started", "backend": runtime.database.backend})
         await asyncio.to_thread(_warn_unrouted, runtime)
         tasks = [asyncio.create_task(_sweep_forever(runtime))]
-        if runtime.sender is not None:
-            tasks.append(asyncio.create_task(_send_forever(runtime, runtime.sender)))
+        for worker in (runtime.sender, runtime.fetcher):
+            if worker is not None:
+                tasks.append(asyncio.create_task(_work_forever(runtime, worker.run_once)))
         polling = _telegram_polling(runtime)
         if polling is not None:
             await _start_polling(polling)
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(webhooks.router)
@@ -124,13 +125,14 @@ async def _stop_polling(application: Application[Any, Any, Any, Any, Any, Any]) 
     await application.shutdown()
 
 
-async def _send_forever(runtime: Runtime, sender: OutboxSender) -> None:
+async def _work_forever(runtime: Runtime, run_once: Callable[[], int]) -> None:
+    """The outbox sender's or the evidence fetcher's rounds, back to back while there is work."""
     while True:
         try:
-            tried = await asyncio.to_thread(sender.run_once)
+            tried = await asyncio.to_thread(run_once)
         except Exception:
             # The database is away, most likely: nothing is lost, try again in a while.
-            log.exception("send round failed", extra={"event": "send_round_failed"})
+            log.exception("work round failed", extra={"event": "work_round_failed"})
             await asyncio.sleep(max(5.0, runtime.settings.send_poll_seconds))
             continue
         if not tried:
@@ -150,6 +152,20 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     return JSONResponse(
         {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers or None
+    )
+
+
+async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    # Busy (SQLite's lock under load) or away: a moment later it may answer, and the platforms
+    # retry a webhook that got a 503, so nothing is lost.
+    log.warning(
+        "database unavailable",
+        extra={"event": "database_unavailable", "error_type": type(exc).__name__},
+    )
+    return JSONResponse(
+        {"detail": "the database is busy or unavailable; try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
     )
 
 

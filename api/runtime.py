@@ -11,8 +11,9 @@ from telegram import Bot
 from api.escalation import escalate
 from api.settings import Settings, load_keys
 from bot.inbox import Inbox, InboxConfig, utcnow
+from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.sender import OutboxSender, Transport, WhatsAppTransport
-from bot.telegram import TelegramTransport
+from bot.telegram import TelegramDownloader, TelegramTransport
 from flows.loader import load_flows
 from storage import conversations, inbound, triage
 from storage.crypto import Crypto
@@ -33,6 +34,7 @@ class Runtime:
     inbox: Inbox
     sender: OutboxSender | None = None
     telegram: TelegramTransport | None = None
+    fetcher: MediaFetcher | None = None
 
     def sweep(self) -> None:
         """Finish what a crash left half done, forget drafts nobody came back to, and escalate
@@ -75,6 +77,19 @@ def build_runtime(
     transports = channel_transports(settings)
     sender = OutboxSender(database, crypto, transports, clock=utcnow) if transports else None
     telegram = next((t for t in transports if isinstance(t, TelegramTransport)), None)
+    downloaders = evidence_downloaders(settings, telegram)
+    fetcher = (
+        MediaFetcher(
+            database,
+            crypto,
+            downloaders,
+            inbox.notify,
+            config=FetchConfig(max_bytes=settings.evidence_max_mb * 1024 * 1024),
+            clock=utcnow,
+        )
+        if downloaders
+        else None
+    )
     return Runtime(
         settings=settings,
         database=database,
@@ -82,7 +97,20 @@ def build_runtime(
         inbox=inbox,
         sender=sender,
         telegram=telegram,
+        fetcher=fetcher,
     )
+
+
+def evidence_downloaders(
+    settings: Settings, telegram: TelegramTransport | None
+) -> list[Downloader]:
+    downloaders: list[Downloader] = []
+    token = settings.whatsapp_access_token
+    if settings.whatsapp_enabled and token is not None:
+        downloaders.append(WhatsAppDownloader(settings.whatsapp_api_url, token.get_secret_value()))
+    if telegram is not None:
+        downloaders.append(TelegramDownloader(telegram))
+    return downloaders
 
 
 def telegram_bot(settings: Settings) -> Bot:

@@ -17,11 +17,12 @@ from typing import Any
 from sqlmodel import Session
 
 from bot import metrics
+from bot.media import Source
 from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
-from storage import conversations, inbound, outbox, ratelimit, reports
+from storage import conversations, inbound, media, outbox, ratelimit, reports
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii
@@ -103,9 +104,33 @@ class Inbox:
         return recorded
 
     def handle(self, message: InboundMessage) -> bool:
-        """Record and process; False for a duplicate."""
-        recorded = self.record(message)
-        return recorded is not None and self.process(recorded)
+        """Record and process in one transaction (one commit a turn); False for a duplicate.
+
+        The delivery's row is written in the turn's transaction, so once this returns the turn
+        and its replies are durable together. A turn that fails rolls back, and the delivery is
+        then recorded on its own for the sweeper to finish: nothing is lost either way."""
+        channel = message.channel
+        reporter_key = self.reporter_key(channel, message.identity)
+        delivery_key = self.crypto.hasher.delivery_key(channel.value, message.delivery_id)
+        try:
+            with self.database.unit() as session:
+                now = self.clock()
+                inbound_id = inbound.record_inbound(
+                    channel, delivery_key, reporter_key, None, now, session=session
+                )
+                if inbound_id is None:
+                    return False
+                self._turn(message, reporter_key, session)
+                inbound.mark_done(inbound_id, self.clock(), session=session)
+        except Exception:
+            log.exception("turn failed", extra={"event": "turn_failed"})
+            recorded = self.record(message)
+            if recorded is not None:
+                self._count_failure(recorded)
+            return False
+        metrics.inbound_messages.labels(channel=channel.value).inc()
+        metrics.turns.labels(channel=channel.value).inc()
+        return True
 
     def process(self, inbound_id: int) -> bool:
         """Run the turn of a recorded delivery; False if it was done already (or by another)."""
@@ -234,10 +259,7 @@ class Inbox:
                 if turn.message.channel is Channel.telegram:
                     self._enqueue(turn, OutboundMessage(text="", action="clear_chat"))
             case EffectKind.store_evidence:
-                log.warning(
-                    "evidence not stored: channel has no media download",
-                    extra={"event": "evidence_unsupported", "channel": turn.message.channel.value},
-                )
+                self._record_evidence(effect.data, turn, result.locale)
             case EffectKind.lookup_receipt:
                 event = self._lookup(str(effect.data["text"]), turn)
                 return engine.step(self.flows, result.snapshot, event)
@@ -250,6 +272,35 @@ class Inbox:
                     session=session,
                 )
         return None
+
+    def _record_evidence(self, data: dict[str, Any], turn: _TurnContext, locale: str) -> None:
+        """A file to fetch after the turn (a download must not hold the database)."""
+        ref = str(data.get("media_id") or data.get("file_id") or "")
+        if turn.conversation is None or turn.conversation.id is None or not ref:
+            return
+        source = Source(turn.message.channel, ref, turn.message.address, turn.reporter_key, locale)
+        media.add_pending(
+            turn.conversation.id,
+            str(data.get("kind") or "file"),
+            str(data.get("mime_type") or ""),
+            self.crypto.cipher.encrypt(source.to_bytes()),
+            turn.now,
+            session=turn.session,
+        )
+
+    def notify(self, source: Source, key: str, params: dict[str, Any]) -> None:
+        """A short message about a file, outside any turn (too large, could not be fetched)."""
+        text = self.flows.catalogue.render(Reply(key, params), source.locale).text
+        cipher = self.crypto.cipher
+        with self.database.unit() as session:
+            outbox.enqueue(
+                source.channel,
+                source.reporter_key,
+                cipher.encrypt_text(source.address),
+                cipher.encrypt(OutboundMessage(text=text).to_bytes()),
+                self.clock(),
+                session=session,
+            )
 
     def _submit(self, data: dict[str, Any], turn: _TurnContext) -> str:
         cipher, message, now, session = self.crypto.cipher, turn.message, turn.now, turn.session

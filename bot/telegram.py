@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import asyncio
+import mimetypes
 import threading
 import time
 from collections.abc import Coroutine
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot.media import TooLarge, Unavailable
 from bot.messages import EDITED, RESUME, InboundMessage, OutboundMessage
 from bot.sender import Outcome, RateLimiter, Result
 from bot.whatsapp import split_text
@@ -156,7 +158,7 @@ class TelegramTransport:
         self.last_in_chat: dict[str, float] = {}
         self.lock = threading.Lock()
 
-    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         # Initialised on first use, so that a Bot API that is away at start-up delays messages
         # (they wait in the outbox) instead of stopping the process.
         if not self.ready:
@@ -184,7 +186,7 @@ class TelegramTransport:
             self._pace(address)
             last = part == len(pieces) - 1
             try:
-                sent = self._call(
+                sent = self.call(
                     self.bot.send_message(
                         chat_id=int(address),
                         text=pieces[part],
@@ -208,6 +210,32 @@ class TelegramTransport:
     def answer(self, callback_query_id: str) -> None:
         """Stop the button's progress spinner; best effort."""
         try:
-            self._call(self.bot.answer_callback_query(callback_query_id))
+            self.call(self.bot.answer_callback_query(callback_query_id))
         except TelegramError:
             return
+
+
+class TelegramDownloader:
+    """``getFile``, then the file from ``base_file_url``, through the transport's Bot."""
+
+    channel = Channel.telegram
+
+    def __init__(self, transport: TelegramTransport) -> None:
+        self.transport = transport
+
+    def download(self, ref: str, max_bytes: int) -> tuple[bytes, str]:
+        try:
+            found = self.transport.call(self.transport.bot.get_file(ref))
+            if found.file_size is not None and found.file_size > max_bytes:
+                raise TooLarge
+            content = bytes(self.transport.call(found.download_as_bytearray()))
+        except TelegramError as exc:
+            raise Unavailable(type(exc).__name__) from None
+        if len(content) > max_bytes:
+            raise TooLarge
+        return content, _guess_type(found.file_path or "")
+
+
+def _guess_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,6 +90,12 @@ class Database:
     def __init__(self, url: str | URL) -> None:
         self.url = make_url(url)
         self.engine = create_db_engine(self.url)
+        # SQLite has one writer at a time, and every unit here takes the write lock at BEGIN.
+        # Its busy handler polls with growing sleeps, so under load one waiter can lose every
+        # race until busy_timeout and fail ("database is locked": seen with 20 officers
+        # claiming at once). Threads of this process queue on a lock of ours instead, in turn;
+        # the busy handler is left to arbitrate between processes.
+        self._writer = threading.RLock() if is_sqlite(self.url) else None
 
     @property
     def backend(self) -> str:
@@ -95,7 +103,11 @@ class Database:
 
     @contextmanager
     def unit(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        with (
+            self._writer or contextlib.nullcontext(),
+            Session(self.engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
 
     def ping(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -14,7 +15,7 @@ def record_inbound(
     channel: Channel,
     delivery_key: str,
     reporter_key: str,
-    payload: bytes,
+    payload: bytes | None,
     now: datetime,
     *,
     session: Session,
@@ -46,6 +47,15 @@ def lock_inbound(inbound_id: int, *, session: Session) -> Inbound | None:
         Inbound.id == inbound_id, Inbound.status == InboundStatus.received
     )
     return session.exec(statement.with_for_update(skip_locked=True)).first()
+
+
+def mark_done(inbound_id: int, now: datetime, *, session: Session) -> None:
+    """Processed in the transaction that recorded it (nothing was kept to be cleared)."""
+    session.execute(
+        sa.update(Inbound)
+        .where(col(Inbound.id) == inbound_id)
+        .values(status=InboundStatus.done, processed_at=now)
+    )
 
 
 def finish_inbound(inbound: Inbound, now: datetime, *, session: Session) -> None:

@@ -293,6 +293,12 @@ class RateEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class AttachmentStatus(StrEnum):
+    pending = "pending"  # recorded in the turn, waiting for the fetcher
+    stored = "stored"
+    dropped = "dropped"  # too large, or the platform would not give it
+
+
 class Attachment(SQLModel, table=True):
     """Evidence: the encrypted bytes live in the media store; the row says what and how big."""
 
@@ -312,6 +318,28 @@ class Attachment(SQLModel, table=True):
     size: int
     sha256: str = _key()
     created_at: datetime = _created()
+    status: AttachmentStatus = Field(
+        default=AttachmentStatus.stored,
+        sa_type=sa.String(16),
+        max_length=16,
+        sa_column_kwargs={"server_default": "stored"},
+    )
+    # Where to fetch it from (encrypted), until it is fetched.
+    source: bytes | None = _secret()
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = _optional_time()
+    last_error: str | None = _code(64)
+
+
+class AttachmentContent(SQLModel, table=True):
+    """An attachment's file, encrypted; apart from the row so that listing never loads it."""
+
+    __tablename__ = "attachment_content"
+
+    attachment_id: str = Field(
+        foreign_key="attachment.id", sa_type=sa.String(36), primary_key=True, ondelete="CASCADE"
+    )
+    data: bytes = Field(sa_type=sa.LargeBinary)
 
 
 class AuditEvent(SQLModel, table=True):

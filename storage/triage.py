@@ -18,6 +18,7 @@ from storage.lifecycle import IllegalMove, allowed_actions, move
 from storage.models import (
     Agency,
     Attachment,
+    AttachmentStatus,
     EventKind,
     Officer,
     Priority,
@@ -308,7 +309,9 @@ def timeline(report: Report, *, session: Session) -> list[tuple[ReportEvent, str
 
 
 def attachments_of(report: Report, *, session: Session) -> list[Attachment]:
-    statement = select(Attachment).where(Attachment.report_id == report.id)
+    statement = select(Attachment).where(
+        Attachment.report_id == report.id, Attachment.status == AttachmentStatus.stored
+    )
     return list(session.exec(statement.order_by(col(Attachment.created_at))).all())
 
 

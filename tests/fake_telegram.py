@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {
@@ -30,9 +30,17 @@ class FakeBotApi:
     updates: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_message_id: int = 1000
+    files: dict[str, bytes] = field(default_factory=dict)  # file id: content
 
     def app(self) -> FastAPI:
         app = FastAPI()
+
+        @app.get("/file/bot{token}/{path:path}")
+        async def file(token: str, path: str) -> Response:
+            file_id = path.rsplit("/", 1)[-1].split(".", maxsplit=1)[0]
+            if token != TOKEN or file_id not in self.files:
+                return Response(status_code=404)
+            return Response(self.files[file_id], media_type="application/octet-stream")
 
         @app.post("/bot{token}/{method}")
         async def method(token: str, method: str, request: Request) -> JSONResponse:
@@ -48,29 +56,50 @@ class FakeBotApi:
         return app
 
     def _answer(self, method: str, params: dict[str, Any]) -> JSONResponse:
-        if method == "getme":
-            return _ok(BOT_USER)
-        if method == "sendmessage":
-            if self.refusals:
-                status, body = self.refusals.pop(0)
-                return JSONResponse(body, status_code=status)
-            self.next_message_id += 1
-            self.delivered.append(params)
-            return _ok(
-                {
-                    "message_id": self.next_message_id,
-                    "from": BOT_USER,
-                    "chat": {"id": int(params["chat_id"]), "type": "private"},
-                    "date": 1767225600,
-                    "text": params["text"],
-                }
-            )
-        if method == "getupdates":
-            offset = int(params.get("offset") or 0)
-            pending = [u for u in self.updates if u["update_id"] >= offset]
-            return _ok(pending)
+        handler = {
+            "getme": lambda _: _ok(BOT_USER),
+            "sendmessage": self._send_message,
+            "getfile": self._get_file,
+            "getupdates": self._get_updates,
+        }.get(method)
         # answerCallbackQuery, deleteMessage, setWebhook, deleteWebhook, …
-        return _ok(True)
+        return handler(params) if handler is not None else _ok(True)
+
+    def _send_message(self, params: dict[str, Any]) -> JSONResponse:
+        if self.refusals:
+            status, body = self.refusals.pop(0)
+            return JSONResponse(body, status_code=status)
+        self.next_message_id += 1
+        self.delivered.append(params)
+        return _ok(
+            {
+                "message_id": self.next_message_id,
+                "from": BOT_USER,
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "date": 1767225600,
+                "text": params["text"],
+            }
+        )
+
+    def _get_file(self, params: dict[str, Any]) -> JSONResponse:
+        file_id = str(params["file_id"])
+        if file_id not in self.files:
+            return JSONResponse(
+                {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"},
+                400,
+            )
+        return _ok(
+            {
+                "file_id": file_id,
+                "file_unique_id": f"u{file_id}",
+                "file_size": len(self.files[file_id]),
+                "file_path": f"photos/{file_id}.jpg",
+            }
+        )
+
+    def _get_updates(self, params: dict[str, Any]) -> JSONResponse:
+        offset = int(params.get("offset") or 0)
+        return _ok([update for update in self.updates if update["update_id"] >= offset])
 
     def sent(self) -> list[dict[str, Any]]:
         """The messages the fake accepted (refused ones are only in ``calls``)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 
 @contextmanager
@@ -47,9 +47,36 @@ class FakeGraph:
     refusals: list[tuple[int, dict[str, Any]] | None] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media id: content, type
+    base_url: str = ""  # where the media URLs point (set once served)
 
     def app(self) -> FastAPI:
         app = FastAPI()
+
+        @app.get("/v23.0/{media_id}")
+        async def media_info(media_id: str, request: Request) -> Response:
+            if request.headers.get("authorization") != "Bearer graph-token":
+                return JSONResponse({"error": {"code": 190}}, status_code=401)
+            if media_id not in self.media:
+                return JSONResponse({"error": {"code": 100}}, status_code=404)
+            content, mime_type = self.media[media_id]
+            return JSONResponse(
+                {
+                    "messaging_product": "whatsapp",
+                    "id": media_id,
+                    "url": f"{self.base_url}/files/{media_id}",
+                    "mime_type": mime_type,
+                    "sha256": "",
+                    "file_size": len(content),
+                }
+            )
+
+        @app.get("/files/{media_id}")
+        async def media_file(media_id: str, request: Request) -> Response:
+            if request.headers.get("authorization") != "Bearer graph-token":
+                return JSONResponse({"error": {"code": 190}}, status_code=401)
+            content, mime_type = self.media[media_id]
+            return Response(content, media_type=mime_type)
 
         @app.post("/v23.0/{phone_number_id}/messages")
         async def messages(phone_number_id: str, request: Request) -> JSONResponse:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import Session, select
 
 from api.errors import Refused, not_found
@@ -32,7 +32,7 @@ from api.schemas import (
     errors,
 )
 from api.security import CurrentOfficer, CurrentSupervisor, RuntimeDep
-from storage import audit, reports, triage
+from storage import audit, media, reports, triage
 from storage.lifecycle import IllegalMove, allowed_actions
 from storage.masking import mask_pii
 from storage.models import Agency, MessageDirection, Officer, Priority, Report, ReportStatus
@@ -400,6 +400,43 @@ def read_callback(
             raise Refused(404, "the reporter gave no callback number")
         _audit("report.callback", report, caller, now, session)
         return CallbackPublic(phone=runtime.crypto.cipher.decrypt_text(report.callback_phone))
+
+
+@router.get(
+    "/{report_id}/attachments/{attachment_id}",
+    summary="An evidence file (images without their metadata); the download is audited",
+    response_class=Response,
+    responses={
+        **errors(401, 404),
+        200: {"content": {"application/octet-stream": {}}, "description": "the file"},
+    },
+)
+def download_attachment(
+    report_id: ReportId,
+    attachment_id: Annotated[str, Path(pattern=REPORT_ID)],
+    caller: CurrentOfficer,
+    runtime: RuntimeDep,
+) -> Response:
+    now = utcnow()
+    with _unit(runtime) as session:
+        report = _load(report_id, caller, session)
+        found = next(
+            (a for a in triage.attachments_of(report, session=session) if a.id == attachment_id),
+            None,
+        )
+        content = media.content_of(attachment_id, session=session) if found else None
+        if found is None or content is None:
+            raise Refused(404, "attachment not found")
+        _audit("report.attachment", report, caller, now, session, attachment=found.id)
+    return Response(
+        runtime.crypto.cipher.decrypt(content),
+        media_type=found.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{found.kind}-{found.id[:8]}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _timeline(report: Report, runtime: Runtime, session: Session) -> TimelinePublic:

@@ -80,8 +80,10 @@ async def whatsapp_notification(
 
 def _take_notification(runtime: Runtime, notification: whatsapp.Notification) -> None:
     inbox = runtime.inbox
-    # Everything is recorded first: once this returns, nothing in the request can be lost.
-    recorded = [inbox.record(message) for message in notification.messages]
+    # Each message is recorded and processed in one transaction (a failed turn is recorded on
+    # its own); only when all are in does the platform get its 200, so nothing can be lost.
+    for message in notification.messages:
+        inbox.handle(message)
     if notification.statuses:
         hasher = runtime.crypto.hasher
         with runtime.database.unit() as session:
@@ -92,10 +94,6 @@ def _take_notification(runtime: Runtime, notification: whatsapp.Notification) ->
                     status.error_code,
                     session=session,
                 )
-    for inbound_id in recorded:
-        if inbound_id is not None:
-            # A turn that fails here is retried by the sweeper; the platform still gets its 200.
-            inbox.process(inbound_id)
 
 
 @router.post(
@@ -127,14 +125,12 @@ async def telegram_update(
 
 
 def take_telegram_event(runtime: Runtime, event: TelegramEvent) -> None:
-    """Record, acknowledge the button, then run the turn (also used by polling mode)."""
+    """Record and run the turn, then acknowledge the button (also used by polling mode)."""
     inbox = runtime.inbox
     if event.blocked_identity is not None:
         inbox.stop_sending(Channel.telegram, event.blocked_identity)
     if event.message is None:
         return
-    inbound_id = inbox.record(event.message)
+    inbox.handle(event.message)
     if event.callback_query_id is not None and runtime.telegram is not None:
         runtime.telegram.answer(event.callback_query_id)
-    if inbound_id is not None:
-        inbox.process(inbound_id)

@@ -150,3 +150,18 @@ def test_the_formatter_drops_fields_it_does_not_know() -> None:
 def test_third_party_messages_with_arguments_are_not_written() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "got %s", (CANARY,), None)
     assert CANARY not in JsonFormatter().format(record)
+
+
+def test_a_database_that_is_away_answers_503_with_retry_after_not_500(
+    tmp_path: Path, keys: Keys
+) -> None:
+    missing = tmp_path / "no-such-dir" / "lapor.db"
+    settings = make_settings(tmp_path, keys, database_url=f"sqlite:///{missing}")
+    app = create_app(settings, database=Database(f"sqlite:///{missing}"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post(
+            "/api/v1/auth/token", data={"username": "sari", "password": "x" * 12}
+        )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json() == {"detail": "the database is busy or unavailable; try again shortly"}

@@ -11,7 +11,17 @@ from sqlmodel import select
 
 from api.security import ALGORITHM, ISSUER
 from bot.messages import OutboundMessage
-from storage.models import AuditEvent, Channel, Officer, OutboxMessage, Priority, Report, Role
+from storage.models import (
+    Attachment,
+    AttachmentContent,
+    AuditEvent,
+    Channel,
+    Officer,
+    OutboxMessage,
+    Priority,
+    Report,
+    Role,
+)
 from tests.api.conftest import PASSWORD, Desk
 from tests.support import Phone
 
@@ -495,3 +505,26 @@ def test_statistics_suppress_small_counts_and_what_would_give_them_away(team: De
     ).json()
     published = [cell["count"] for cell in two_way["cells"] if cell["count"] is not None]
     assert all(count == 0 or count >= 10 for count in published)
+
+
+def test_an_evidence_file_is_downloaded_by_the_agency_only_and_audited(team: Desk) -> None:
+    report_id = team.report()
+    cipher = team.runtime.crypto.cipher
+    with team.database.unit() as session:
+        attachment = Attachment(
+            report_id=report_id, kind="photo", content_type="image/jpeg", size=4, sha256="0" * 64
+        )
+        session.add(attachment)
+        session.flush()
+        session.add(AttachmentContent(attachment_id=attachment.id, data=cipher.encrypt(b"JPEG")))
+        attachment_id = attachment.id
+    sari = team.login("sari")
+    listed = team.client.get(f"/api/v1/reports/{report_id}", headers=sari).json()["attachments"]
+    assert listed == [{"id": attachment_id, "kind": "photo", "size": 4, "sha256": "0" * 64}]
+    path = f"/api/v1/reports/{report_id}/attachments/{attachment_id}"
+    got = team.client.get(path, headers=sari)
+    assert got.content == b"JPEG"
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["cache-control"] == "no-store"
+    assert audit_actions(team, report_id)[-1] == "report.attachment"
+    assert team.client.get(path, headers=team.login("dewi")).status_code == 404
