@@ -34,8 +34,10 @@ WA_ID = "6281234567890"
 PROFILE_NAME = "Siti Canary"
 
 
-@pytest.fixture
-def wa_app(tmp_path: Path, keys: Keys, database: Database) -> FastAPI:
+def whatsapp_app(
+    tmp_path: Path, keys: Keys, database: Database, graph: str = "http://127.0.0.1:9/v23.0"
+) -> FastAPI:
+    """The app with WhatsApp on; replies go to ``graph`` (by default nowhere)."""
     settings = make_settings(
         tmp_path,
         keys,
@@ -44,9 +46,15 @@ def wa_app(tmp_path: Path, keys: Keys, database: Database) -> FastAPI:
         whatsapp_verify_token=VERIFY_TOKEN,
         whatsapp_access_token="graph-token",
         whatsapp_phone_number_id="100000000000001",
-        whatsapp_api_url="http://127.0.0.1:9/v23.0",
+        whatsapp_api_url=graph,
+        send_poll_seconds=0.05,
     )
     return create_app(settings, database=database)
+
+
+@pytest.fixture
+def wa_app(tmp_path: Path, keys: Keys, database: Database) -> FastAPI:
+    return whatsapp_app(tmp_path, keys, database)
 
 
 @pytest.fixture
@@ -351,18 +359,7 @@ def test_a_whole_report_reaches_the_reporter_through_the_graph_api(
 ) -> None:
     fake = FakeGraph()
     with serve(fake.app()) as graph_base:
-        settings = make_settings(
-            tmp_path,
-            keys,
-            database_url=database.url.render_as_string(False),
-            whatsapp_app_secret=APP_SECRET,
-            whatsapp_verify_token=VERIFY_TOKEN,
-            whatsapp_access_token="graph-token",
-            whatsapp_phone_number_id="100000000000001",
-            whatsapp_api_url=f"{graph_base}/v23.0",
-            send_poll_seconds=0.05,
-        )
-        app = create_app(settings, database=database)
+        app = whatsapp_app(tmp_path, keys, database, f"{graph_base}/v23.0")
         with TestClient(app, raise_server_exceptions=False) as client:
             phone = GraphPhone(app.state.runtime.inbox, client, fake)
             receipt = phone.report()
@@ -380,17 +377,7 @@ def test_a_whole_report_reaches_the_reporter_through_the_graph_api(
 def test_nothing_whatsapp_tells_us_about_the_person_is_stored_or_logged(
     tmp_path: Path, keys: Keys, sqlite_database: Database, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    settings = make_settings(
-        tmp_path,
-        keys,
-        database_url=sqlite_database.url.render_as_string(False),
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_access_token="graph-token",
-        whatsapp_phone_number_id="100000000000001",
-        whatsapp_api_url="http://127.0.0.1:9/v23.0",
-    )
-    app = create_app(settings, database=sqlite_database)
+    app = whatsapp_app(tmp_path, keys, sqlite_database)
     with TestClient(app, raise_server_exceptions=False) as client:
         WhatsAppPhone(app.state.runtime.inbox, client).report()
         # A username (BSUID) reporter too.
