@@ -191,14 +191,14 @@ def claim(report: Report, scope: Scope, now: datetime, *, session: Session) -> R
     return report
 
 
-def _require_holder(report: Report, scope: Scope, *, session: Session) -> None:
+def require_holder(report: Report, scope: Scope, *, session: Session) -> None:
     """Only the holder moves a report; supervisors and admins may act for their team."""
     if report.claimed_by not in (None, scope.officer_id) and scope.role is Role.officer:
         raise NotYours(username_of(report.claimed_by, session=session))
 
 
 def release(report: Report, scope: Scope, now: datetime, *, session: Session) -> Report:
-    _require_holder(report, scope, session=session)
+    require_holder(report, scope, session=session)
     report.status = move(report.status, "release")
     report.claimed_by = None
     report.claimed_at = None
@@ -213,7 +213,7 @@ def reassign(
 ) -> Report:
     """A supervisor hands the report to an officer of the report's agency."""
     if report.status == ReportStatus.new:
-        report.status = ReportStatus.claimed
+        report.status = move(report.status, "claim")
     report.claimed_by = officer.id
     report.claimed_at = now
     report.updated_at = now
@@ -238,7 +238,7 @@ def transition(
     *,
     session: Session,
 ) -> Report:
-    _require_holder(report, scope, session=session)
+    require_holder(report, scope, session=session)
     before = report.status
     report.status = move(report.status, action)
     report.updated_at = now

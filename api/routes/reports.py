@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.errors import Refused, not_found
 from api.runtime import Runtime
@@ -89,20 +89,22 @@ def _audit(
     )
 
 
-def _agency_codes(reports_: list[Report], session: Session) -> dict[int, str]:
-    ids = {report.agency_id for report in reports_ if report.agency_id is not None}
-    if not ids:
+def _names(ids: set[int | None], key: Any, name: Any, session: Session) -> dict[int, str]:
+    """``name`` by ``key`` for the given ids, in one query (agency codes, officers' usernames)."""
+    wanted = {value for value in ids if value is not None}
+    if not wanted:
         return {}
-    rows = session.exec(select(Agency.id, Agency.code).where(Agency.id.in_(ids)))  # type: ignore[union-attr]
-    return {agency_id: code for agency_id, code in rows.all() if agency_id is not None}
+    rows = session.execute(select(key, name).where(key.in_(wanted))).all()
+    return {int(found): str(label) for found, label in rows}
+
+
+def _agency_codes(reports_: list[Report], session: Session) -> dict[int, str]:
+    return _names({r.agency_id for r in reports_}, col(Agency.id), col(Agency.code), session)
 
 
 def _usernames(reports_: list[Report], session: Session) -> dict[int, str]:
-    ids = {report.claimed_by for report in reports_ if report.claimed_by is not None}
-    if not ids:
-        return {}
-    rows = session.exec(select(Officer.id, Officer.username).where(Officer.id.in_(ids)))  # type: ignore[union-attr]
-    return {officer_id: name for officer_id, name in rows.all() if officer_id is not None}
+    ids = {r.claimed_by for r in reports_}
+    return _names(ids, col(Officer.id), col(Officer.username), session)
 
 
 def _summary_fields(
@@ -261,8 +263,7 @@ def assign_report(
             or (report.agency_id is not None and officer.agency_id != report.agency_id)
         ):
             raise Refused(404, "no active officer of this report's agency has that username")
-        if report.status == ReportStatus.closed:
-            raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
+        _not_closed(report)
         triage.reassign(report, officer, caller, now, session=session)
         _audit("report.assign", report, caller, now, session, to=officer.id)
         return _public(report, runtime, session, now)
@@ -305,14 +306,17 @@ def add_note(
         return _timeline(report, runtime, session)
 
 
+def _not_closed(report: Report) -> None:
+    if report.status == ReportStatus.closed:
+        raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
+
+
 def _holding(report: Report, caller: Scope, session: Session) -> None:
     """Referrals and messages come from the officer holding the case (or a supervisor)."""
     if report.status == ReportStatus.new:
         raise Refused(409, "claim the report first", allowed=["claim"])
-    if report.status == ReportStatus.closed:
-        raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
-    if report.claimed_by != caller.officer_id and caller.role.value == "officer":
-        raise NotYours(triage.username_of(report.claimed_by, session=session))
+    _not_closed(report)
+    triage.require_holder(report, caller, session=session)
 
 
 @router.post(
@@ -451,25 +455,22 @@ def _timeline(report: Report, runtime: Runtime, session: Session) -> TimelinePub
         )
         for event, username in triage.timeline(report, session=session)
     ]
-    names: dict[int, str] = {}
-    for message in reports.messages_of(report.id, session=session):
+    messages = reports.messages_of(report.id, session=session)
+    names = _names(
+        {m.officer_id for m in messages}, col(Officer.id), col(Officer.username), session
+    )
+    for message in messages:
         text = cipher.decrypt_text(message.text)
         detail = {"direction": str(message.direction)}
         if message.direction == MessageDirection.to_reporter:
             detail["seen"] = "yes" if message.seen_at is not None else "no"
         else:
             text = mask_pii(text)  # as in the story: a number stays with the reporter
-        officer = None
-        if message.officer_id is not None:
-            officer = names.setdefault(
-                message.officer_id,
-                triage.username_of(message.officer_id, session=session) or "",
-            )
         items.append(
             EventPublic(
                 at=message.created_at,
                 kind="message",
-                officer=officer,
+                officer=names.get(message.officer_id) if message.officer_id else None,
                 detail=detail,
                 text=text,
             )
