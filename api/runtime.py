@@ -10,12 +10,12 @@ from telegram import Bot
 
 from api.escalation import escalate
 from api.settings import Settings, load_keys
-from bot.inbox import Inbox, InboxConfig, utcnow
+from bot.inbox import DELETABLE, Inbox, InboxConfig, utcnow
 from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.sender import OutboxSender, Transport, WhatsAppTransport
 from bot.telegram import TelegramDownloader, TelegramTransport
 from flows.loader import load_flows
-from storage import conversations, inbound, triage
+from storage import chat_messages, conversations, inbound, triage
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Priority
@@ -37,11 +37,12 @@ class Runtime:
     fetcher: MediaFetcher | None = None
 
     def sweep(self) -> None:
-        """Finish what a crash left half done, forget drafts nobody came back to, and escalate
-        critical reports nobody claimed in time."""
+        """Finish what a crash left half done, forget drafts nobody came back to (and chat message
+        ids too old to delete), and escalate critical reports nobody claimed in time."""
         now = utcnow()
         with self.database.unit() as session:
             expired = conversations.delete_expired_conversations(now, session=session)
+            chat_messages.prune_messages(now - DELETABLE, session=session)
             waiting = inbound.unprocessed_inbound(now - STALE_INBOUND, limit=100, session=session)
         finished = sum(1 for inbound_id in waiting if self.inbox.process(inbound_id))
         escalate(self.database, now, webhook_url=self.settings.supervisor_webhook_url)

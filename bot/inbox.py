@@ -22,7 +22,7 @@ from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
-from storage import conversations, inbound, media, outbox, ratelimit, reports
+from storage import chat_messages, conversations, inbound, media, outbox, ratelimit, reports
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii
@@ -44,6 +44,8 @@ MESSAGES_SHOWN = 10
 RECEIPT_FAILURE = "receipt_fail"
 RECEIPT_FAILURE_ALL = "receipt_fail_all"
 EVERYONE = "*"
+# Telegram deletes messages up to 48 hours old; the margin covers the time until the sender runs.
+DELETABLE = timedelta(hours=47)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,10 @@ class Inbox:
         now = self.clock()
         turn = _TurnContext(message, reporter_key, now, session)
         turn.conversation = conversations.lock_conversation(reporter_key, session=session)
+        if message.message_id is not None:
+            chat_messages.remember_messages(
+                reporter_key, [message.message_id], now, session=session
+            )
         if message.input.kind is InputKind.event and message.input.event == EDITED:
             # An edit is not a new answer: say so, and change nothing.
             locale = turn.conversation.locale if turn.conversation else self.flows.default_locale
@@ -256,8 +262,12 @@ class Inbox:
                 if turn.conversation is not None:
                     conversations.forget_attachments(turn.conversation, session=session)
             case EffectKind.clear_chat:
-                if turn.message.channel is Channel.telegram:
-                    self._enqueue(turn, OutboundMessage(text="", action="clear_chat"))
+                shown = chat_messages.take_messages(
+                    turn.reporter_key, turn.now - DELETABLE, session=session
+                )
+                if shown:
+                    clear = OutboundMessage(text="", action="clear_chat", extra={"ids": shown})
+                    self._enqueue(turn, clear)
             case EffectKind.store_evidence:
                 self._record_evidence(effect.data, turn, result.locale)
             case EffectKind.lookup_receipt:

@@ -25,6 +25,8 @@ class InboundMessage:
     identity: str
     address: str
     input: UserInput
+    # The message's id in the reporter's chat, where a quick exit can delete it (Telegram).
+    message_id: int | None = None
 
     def payload(self) -> bytes:
         """What the inbound row keeps (encrypted) so a crash cannot lose the message."""
@@ -33,6 +35,7 @@ class InboundMessage:
             "delivery_id": self.delivery_id,
             "identity": self.identity,
             "address": self.address,
+            "message_id": self.message_id,
             "input": {
                 "kind": self.input.kind.value,
                 "text": self.input.text,
@@ -53,6 +56,7 @@ class InboundMessage:
             delivery_id=data["delivery_id"],
             identity=data["identity"],
             address=data["address"],
+            message_id=data.get("message_id"),
             input=UserInput(
                 kind=InputKind(given["kind"]),
                 text=given["text"],

@@ -20,11 +20,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
+from sqlmodel import Session
 
 from bot import metrics
 from bot.messages import OutboundMessage
 from bot.whatsapp import render
-from storage import outbox
+from storage import chat_messages, outbox
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Channel, OutboxMessage, OutboxStatus
@@ -51,6 +52,8 @@ class Outcome:
     provider_id: str | None = None
     error: str = ""
     retry_after: float | None = None  # seconds, when the platform said how long to wait
+    # Ids of the messages now in the reporter's chat (Telegram), for a later quick exit to delete.
+    chat_message_ids: tuple[int, ...] = ()
 
 
 class Transport(Protocol):
@@ -213,8 +216,11 @@ class OutboxSender:
             self._record(row, outcome, session)
         metrics.outbound_messages.labels(channel=channel, result=outcome.result.value).inc()
 
-    def _record(self, row: OutboxMessage, outcome: Outcome, session: Any) -> None:
+    def _record(self, row: OutboxMessage, outcome: Outcome, session: Session) -> None:
         now = self.clock()
+        chat_messages.remember_messages(
+            row.reporter_key, outcome.chat_message_ids, now, session=session
+        )
         match outcome.result:
             case Result.sent:
                 key = (

@@ -36,6 +36,7 @@ CALLBACK_DATA_BYTES = 64
 PER_CHAT_SECONDS = 1.0  # Telegram: about one message a second in one chat
 OVERALL_RATE = 30.0  # and about thirty a second overall
 BLOCKED = "blocked"
+DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
 
 T = TypeVar("T")
 
@@ -91,6 +92,7 @@ def event_of(update: Update) -> TelegramEvent:
             identity=str(message.from_user.id),
             address=str(message.chat.id),
             input=_input(message),
+            message_id=message.message_id,
         )
     )
 
@@ -176,12 +178,11 @@ class TelegramTransport:
 
     def send(self, address: str, message: OutboundMessage, first_part: int) -> Outcome:
         if message.action == "clear_chat":
-            # Deleting the chat's messages needs their ids, which are not recorded yet: the
-            # quick exit deletes our copy of the conversation only (see the README).
-            return Outcome(Result.sent, 1)
+            return self._clear(address, [int(i) for i in message.extra.get("ids", [])], first_part)
         pieces = split_text(message.text, TEXT_LIMIT) or ["…"]
         markup = keyboard(message.choices)
         provider_id = None
+        shown: list[int] = []
         for part in range(first_part, len(pieces)):
             self._pace(address)
             last = part == len(pieces) - 1
@@ -194,18 +195,28 @@ class TelegramTransport:
                         protect_content=True,
                     )
                 )
-            except RetryAfter as exc:
-                seconds = exc.retry_after
-                wait = seconds if isinstance(seconds, int) else seconds.total_seconds()
-                return Outcome(Result.retry, part, error="telegram:429", retry_after=wait)
-            except Forbidden:
-                return Outcome(Result.failed, part, error=BLOCKED)
-            except BadRequest as exc:
-                return Outcome(Result.failed, part, error=f"telegram:400:{type(exc).__name__}")
             except TelegramError as exc:
-                return Outcome(Result.retry, part, error=f"telegram:{type(exc).__name__}")
+                return _refused(exc, part, tuple(shown))
+            shown.append(sent.message_id)
             provider_id = f"{address}:{sent.message_id}"
-        return Outcome(Result.sent, len(pieces), provider_id=provider_id)
+        return Outcome(
+            Result.sent, len(pieces), provider_id=provider_id, chat_message_ids=tuple(shown)
+        )
+
+    def _clear(self, address: str, ids: list[int], first_batch: int) -> Outcome:
+        """Quick exit: delete the conversation's messages, both sides, a hundred at a time."""
+        batches = [ids[start : start + DELETE_BATCH] for start in range(0, len(ids), DELETE_BATCH)]
+        for number in range(first_batch, len(batches)):
+            self._pace(address)
+            try:
+                self.call(
+                    self.bot.delete_messages(chat_id=int(address), message_ids=batches[number])
+                )
+            except BadRequest:
+                continue  # too old to delete, or deleted by the reporter already
+            except TelegramError as exc:
+                return _refused(exc, number, ())
+        return Outcome(Result.sent, len(batches))
 
     def answer(self, callback_query_id: str) -> None:
         """Stop the button's progress spinner; best effort."""
@@ -213,6 +224,23 @@ class TelegramTransport:
             self.call(self.bot.answer_callback_query(callback_query_id))
         except TelegramError:
             return
+
+
+def _refused(exc: TelegramError, part: int, shown: tuple[int, ...]) -> Outcome:
+    if isinstance(exc, RetryAfter):
+        seconds = exc.retry_after
+        wait = seconds if isinstance(seconds, int) else seconds.total_seconds()
+        return Outcome(
+            Result.retry, part, error="telegram:429", retry_after=wait, chat_message_ids=shown
+        )
+    if isinstance(exc, Forbidden):
+        return Outcome(Result.failed, part, error=BLOCKED, chat_message_ids=shown)
+    if isinstance(exc, BadRequest):
+        error = f"telegram:400:{type(exc).__name__}"
+        return Outcome(Result.failed, part, error=error, chat_message_ids=shown)
+    return Outcome(
+        Result.retry, part, error=f"telegram:{type(exc).__name__}", chat_message_ids=shown
+    )
 
 
 class TelegramDownloader:

@@ -151,6 +151,18 @@ class Conversation(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
+class ChatMessage(SQLModel, table=True):
+    """A message in a reporter's Telegram chat (theirs or the bot's), by its id in that chat, so
+    that a quick exit can delete it. The id means nothing without the chat, which is not kept."""
+
+    __tablename__ = "chat_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reporter_key: str = Field(sa_type=sa.String(64), max_length=64, index=True)
+    message_id: int = Field(sa_type=sa.BigInteger)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
 class Inbound(SQLModel, table=True):
     """A delivery from a channel, recorded before the webhook answers 200."""
 

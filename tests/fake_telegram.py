@@ -70,7 +70,7 @@ class FakeBotApi:
             status, body = self.refusals.pop(0)
             return JSONResponse(body, status_code=status)
         self.next_message_id += 1
-        self.delivered.append(params)
+        self.delivered.append({**params, "message_id": self.next_message_id})
         return _ok(
             {
                 "message_id": self.next_message_id,

@@ -3,9 +3,11 @@ fake Bot API server on loopback through its ``base_url``; no PTB internals patch
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,10 @@ from api.main import create_app
 from bot.inbox import Inbox
 from bot.messages import OutboundMessage
 from storage.agencies import create_agency
+from storage.chat_messages import remember_messages
 from storage.crypto import Keys
 from storage.db import Database
-from storage.models import Channel, Inbound, OutboxMessage, OutboxStatus, Report
+from storage.models import Channel, ChatMessage, Inbound, OutboxMessage, OutboxStatus, Report
 from tests.api.conftest import make_settings
 from tests.fake_telegram import TOKEN, FakeBotApi
 from tests.fakes import serve
@@ -96,6 +99,7 @@ class TelegramPhone(Phone):
         super().__init__(inbox, str(USER_ID))
         self.client = client
         self.bot_api = bot_api
+        self.typed_ids: list[int] = []  # the chat's ids of the messages the reporter typed
 
     def post(self, update: dict[str, Any], secret: str | None = SECRET) -> int:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
@@ -106,6 +110,7 @@ class TelegramPhone(Phone):
         return {"update_id": 500000000 + self.sent, **body}
 
     def type(self, text: str) -> bool:
+        self.typed_ids.append(100 + self.sent)
         message = {
             "message_id": 100 + self.sent,
             "from": user(),
@@ -194,6 +199,33 @@ def test_fifty_duplicate_updates_half_concurrent_make_one_turn_and_one_reply(
     assert rows(database, Inbound) == 1
     wait_until_sent(database)
     assert len(fake.texts()) == 1
+
+
+def test_quick_exit_deletes_the_conversation_from_the_chat_on_both_sides(
+    tg: tuple[TestClient, FastAPI, FakeBotApi], database: Database
+) -> None:
+    client, app, fake = tg
+    inbox = app.state.runtime.inbox
+    phone = TelegramPhone(inbox, client, fake)
+    key = inbox.reporter_key(Channel.telegram, str(USER_ID))
+    with database.unit() as session:  # a message from three days ago: Telegram keeps it
+        remember_messages(key, [7], datetime.now(UTC) - timedelta(days=3), session=session)
+    phone.type("halo")
+    phone.press("welcome:start")
+    phone.type("ini rahasia")
+    wait_until_sent(database)
+    shown = [params["message_id"] for params in fake.sent()]
+    phone.type("hapus")
+    wait_until_sent(database)
+    deleted = fake.called("deleteMessages")
+    assert len(deleted) == 1
+    assert int(deleted[0]["chat_id"]) == USER_ID
+    assert sorted(json.loads(deleted[0]["message_ids"])) == sorted([*phone.typed_ids, *shown])
+    last = fake.sent()[-1]
+    assert last["text"] == inbox.flows.catalogue.text("exit.done", "id")
+    with database.unit() as session:  # only the goodbye is left to delete next time
+        left = session.exec(select(ChatMessage.message_id)).all()
+    assert left == [last["message_id"]]
 
 
 def test_a_429_is_retried_after_the_time_telegram_asks(
