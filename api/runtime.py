@@ -76,7 +76,17 @@ def build_runtime(
     )
     inbox = Inbox(database, crypto, flows, inbox_config(settings))
     transports = channel_transports(settings)
-    sender = OutboxSender(database, crypto, transports, clock=utcnow) if transports else None
+    sender = (
+        OutboxSender(
+            database,
+            crypto,
+            transports,
+            lease=timedelta(seconds=settings.send_lease_seconds),
+            clock=utcnow,
+        )
+        if transports
+        else None
+    )
     telegram = next((t for t in transports if isinstance(t, TelegramTransport)), None)
     downloaders = evidence_downloaders(settings, telegram)
     fetcher = (

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
     whatsapp_rate: float = Field(default=80, gt=0)
     send_poll_seconds: float = Field(default=0.5, gt=0)
+    send_lease_seconds: float = Field(default=120, gt=0)
     evidence_max_mb: int = Field(default=20, gt=0)
 
     default_locale: Locale = Locale.id

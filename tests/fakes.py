@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -49,6 +50,11 @@ class FakeGraph:
     lock: threading.Lock = field(default_factory=threading.Lock)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # media id: content, type
     base_url: str = ""  # where the media URLs point (set once served)
+    # While ``gate`` is set to a closed event, each send waits for it to open (a test kills the
+    # sender meanwhile); a send whose caller has gone by then is not delivered, as on the platform.
+    gate: threading.Event | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
+    abandoned: int = 0
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -81,6 +87,15 @@ class FakeGraph:
         @app.post("/v23.0/{phone_number_id}/messages")
         async def messages(phone_number_id: str, request: Request) -> JSONResponse:
             body = await request.json()
+            gate = self.gate
+            if gate is not None:
+                self.arrived.set()
+                while not gate.is_set():
+                    await asyncio.sleep(0.02)
+                if await request.is_disconnected():
+                    with self.lock:
+                        self.abandoned += 1
+                    return JSONResponse({}, status_code=499)
             with self.lock:
                 self.tokens.add(request.headers.get("authorization", ""))
                 refusal = self.refusals.pop(0) if self.refusals else None
