@@ -1,8 +1,11 @@
-"""One turn, start to finish: record the delivery, then lock, step, persist and queue the replies.
+"""One turn, start to finish: record the delivery, lock the conversation, step, persist, and queue
+the replies.
 
-``record`` is the only part a webhook must finish before it answers 200: from then on the message
-cannot be lost. ``process`` runs the turn in one unit of work, so a crash leaves either everything
-or nothing of it; a sweeper processes what a crash left recorded but unprocessed.
+``handle`` does it all in one transaction, which commits before the webhook answers 200: a crash
+leaves everything of the turn or nothing (and then the platform delivers the message again), and a
+repeated delivery is recognised and ignored. A turn that fails is rolled back and its delivery
+recorded on its own (``record``), for the sweeper to run again (``process``) a few times before the
+reporter gets an apology: nothing is lost either way.
 """
 
 from __future__ import annotations
@@ -89,15 +92,23 @@ class Inbox:
     def reporter_key(self, channel: Channel, identity: str) -> str:
         return self.crypto.hasher.pseudonym(channel.value, identity)
 
+    def _keys(self, message: InboundMessage) -> tuple[str, str]:
+        """Who sent the delivery (their pseudonym) and which delivery it is, both keyed hashes."""
+        channel = message.channel
+        return (
+            self.reporter_key(channel, message.identity),
+            self.crypto.hasher.delivery_key(channel.value, message.delivery_id),
+        )
+
     def record(self, message: InboundMessage) -> int | None:
         """Durably record a delivery; ``None`` if it was recorded before (a duplicate)."""
-        hasher, cipher = self.crypto.hasher, self.crypto.cipher
+        reporter_key, delivery_key = self._keys(message)
         with self.database.unit() as session:
             recorded = inbound.record_inbound(
                 message.channel,
-                hasher.delivery_key(message.channel.value, message.delivery_id),
-                self.reporter_key(message.channel, message.identity),
-                cipher.encrypt(message.payload()),
+                delivery_key,
+                reporter_key,
+                self.crypto.cipher.encrypt(message.payload()),
                 self.clock(),
                 session=session,
             )
@@ -112,8 +123,7 @@ class Inbox:
         and its replies are durable together. A turn that fails rolls back, and the delivery is
         then recorded on its own for the sweeper to finish: nothing is lost either way."""
         channel = message.channel
-        reporter_key = self.reporter_key(channel, message.identity)
-        delivery_key = self.crypto.hasher.delivery_key(channel.value, message.delivery_id)
+        reporter_key, delivery_key = self._keys(message)
         try:
             with self.database.unit() as session:
                 now = self.clock()

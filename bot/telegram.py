@@ -36,6 +36,7 @@ CALLBACK_DATA_BYTES = 64
 PER_CHAT_SECONDS = 1.0  # Telegram: about one message a second in one chat
 OVERALL_RATE = 30.0  # and about thirty a second overall
 BLOCKED = "blocked"
+PACED_CHATS = 4096
 DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
 
 T = TypeVar("T")
@@ -170,8 +171,12 @@ class TelegramTransport:
 
     def _pace(self, chat: str) -> None:
         with self.lock:
-            wait = self.last_in_chat.get(chat, 0.0) + self.chat_seconds - time.monotonic()
-            self.last_in_chat[chat] = time.monotonic() + max(0.0, wait)
+            now = time.monotonic()
+            if len(self.last_in_chat) > PACED_CHATS:  # forget chats whose pause is over
+                pace = self.chat_seconds
+                self.last_in_chat = {c: t for c, t in self.last_in_chat.items() if t + pace > now}
+            wait = self.last_in_chat.get(chat, 0.0) + self.chat_seconds - now
+            self.last_in_chat[chat] = now + max(0.0, wait)
         if wait > 0:
             time.sleep(wait)
         self.overall.wait()

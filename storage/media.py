@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from storage.leases import lease_due
 from storage.models import Attachment, AttachmentContent, AttachmentStatus
 
 
@@ -46,13 +47,8 @@ def claim_pending(
         )
         .order_by(col(Attachment.created_at))
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    due = list(session.exec(statement).all())
-    for attachment in due:
-        attachment.next_attempt_at = now + lease
-        session.add(attachment)
-    return due
+    return lease_due(statement, now, lease, session=session)
 
 
 def retry(attachment_id: str, when: datetime, error: str, *, session: Session) -> None:

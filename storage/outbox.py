@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from storage.leases import lease_due
 from storage.models import Channel, OutboxMessage, OutboxStatus
 
 
@@ -64,9 +65,7 @@ def mark_sent(
 def claim_due(
     channel: Channel, now: datetime, lease: timedelta, *, limit: int, session: Session
 ) -> list[OutboxMessage]:
-    """Due messages of ``channel``, leased to this sender: their next attempt moves past the
-    lease, so another process skips them while they are sent (and retries them if this one
-    dies mid-send). ``SKIP LOCKED`` keeps concurrent senders off each other's rows."""
+    """Due messages of ``channel``, leased to this sender (see ``storage.leases``)."""
     statement = (
         select(OutboxMessage)
         .where(
@@ -76,13 +75,8 @@ def claim_due(
         )
         .order_by(col(OutboxMessage.id))
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    due = list(session.exec(statement).all())
-    for message in due:
-        message.next_attempt_at = now + lease
-        session.add(message)
-    return due
+    return lease_due(statement, now, lease, session=session)
 
 
 def retry_later(
