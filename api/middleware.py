@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("lapor.http")
@@ -72,6 +73,10 @@ class GuardMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
+        except ClientDisconnect:
+            # The caller left before its body arrived: nothing was taken, and a platform sends
+            # the delivery again. Not an error of ours; 499 as proxies log it.
+            state["status"] = state["status"] or 499
         except Exception:
             error_id = secrets.token_hex(6)
             log.error(

@@ -2,23 +2,25 @@
 bare FastAPI endpoint on the same uvicorn, driven by the same load generator in the same run.
 
 Run: ``make bench`` (or ``.venv/bin/python bench/webhook_bench.py [seconds] [connections]``).
-Each of the connections is a different reporter (a different wa_id) sending text messages, so the
-turns are real conversation steps (welcome, then answers); every response must be a 200. The
-replies go through the outbox to a fake Graph API in this process. Reported: requests per second
-counted in completed turns, latency percentiles, and the ratio to the bare endpoint (target
-≥ 0.5, p99 ≤ 100 ms at 64 connections).
+The load generator is wrk (C, ``apt-get install wrk``), so that it takes little of the CPU the
+servers need. It replays pre-signed deliveries, each a new message (a new wamid) from one of 2,000
+reporters walking through the conversation, so every request the server takes is a real turn
+(checked against the inbound table); every response must be a 200. The replies go through the
+outbox to a fake Graph API in its own process. Reported: requests per second counted in completed
+turns, latency percentiles, and the ratio to the bare endpoint (target ≥ 0.5, p99 ≤ 100 ms at 64
+connections).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import os
+import re
+import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,41 +100,92 @@ def signed(wa_id: str, number: int, text: str) -> tuple[bytes, dict[str, str]]:
 
 
 SCRIPT = ["halo", "mulai", "tidak", "setuju", "saya sendiri", "dewasa", "perempuan", "fisik", "ya"]
+REPORTERS = 2000
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+# wrk's threads each take their own slice of the pre-signed requests, one after another; every
+# request is a new delivery (a new wamid), so each one the server takes is a real turn.
+WRK_SCRIPT = """
+local requests = {}
+local next_one = 1
+local counter = 1
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  local threads, total = tonumber(args[2]), 0
+  for line in io.lines(args[1]) do
+    total = total + 1
+    if total % threads == id - 1 then
+      local signature, body = line:match("^([^\t]+)\t(.*)$")
+      requests[#requests + 1] = wrk.format("POST", "/webhooks/whatsapp", {
+        ["Content-Type"] = "application/json",
+        ["X-Hub-Signature-256"] = signature,
+      }, body)
+    end
+  end
+end
+
+function request()
+  local chosen = requests[next_one]
+  next_one = next_one % #requests + 1
+  return chosen
+end
+"""
 
 
-async def load(base: str, seconds: float, connections: int, run: str) -> tuple[int, list[float]]:
-    latencies: list[float] = []
-    stop = time.monotonic() + seconds
-
-    async def reporter(number: int) -> None:
-        wa_id = f"62899{run}{number:05d}"
-        sent = 0
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            while time.monotonic() < stop:
-                raw, headers = signed(wa_id, sent, SCRIPT[sent % len(SCRIPT)])
-                started = time.perf_counter()
-                response = await client.post("/webhooks/whatsapp", content=raw, headers=headers)
-                if response.status_code != 200:
-                    raise SystemExit(f"HTTP {response.status_code}: {response.text[:200]}")
-                latencies.append(time.perf_counter() - started)
-                sent += 1
-
-    await asyncio.gather(*(reporter(n) for n in range(connections)))
-    return len(latencies), latencies
+def write_requests(path: Path, count: int, run: str) -> None:
+    """``count`` signed deliveries: reporters take turns, each walking through ``SCRIPT``."""
+    with path.open("w") as out:
+        for number in range(count):
+            reporter, step = number % REPORTERS, number // REPORTERS
+            wa_id = f"62899{run}{reporter:05d}"
+            raw, headers = signed(wa_id, step, SCRIPT[step % len(SCRIPT)])
+            out.write(f"{headers['X-Hub-Signature-256']}\t{raw.decode()}\n")
 
 
-def measure(base: str, seconds: float, connections: int, run: str) -> dict[str, float]:
-    asyncio.run(load(base, 2, connections, run + "w"))  # warm up
-    started = time.monotonic()
-    count, latencies = asyncio.run(load(base, seconds, connections, run))
-    elapsed = time.monotonic() - started
-    ordered = sorted(latencies)
-    return {
-        "rps": count / elapsed,
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
-        "count": count,
+def wrk(
+    base: str, seconds: float, connections: int, requests: Path, script: Path
+) -> dict[str, float]:
+    threads = 2
+    output = subprocess.run(
+        [
+            WRK,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{round(seconds)}s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+            "--",
+            str(requests),
+            str(threads),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise SystemExit(f"some requests failed:\n{output}")
+    figures = {
+        "rps": float(_find(r"Requests/sec:\s+([\d.]+)", output)[0]),
+        "count": float(_find(r"(\d+) requests in", output)[0]),
     }
+    for label, key in (("50%", "p50_ms"), ("99%", "p99_ms")):
+        value, unit = _find(rf"{label}\s+([\d.]+)(us|ms|s)\b", output)
+        figures[key] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return figures
+
+
+def _find(pattern: str, output: str) -> tuple[str, ...]:
+    found = re.search(pattern, output)
+    if found is None:
+        raise SystemExit(f"wrk printed no {pattern!r}:\n{output}")
+    return found.groups()
 
 
 def start(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -144,13 +197,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(20)
 
 
-def outbox_counts(database: Path) -> dict[str, int]:
+def table_counts(database: Path, sql: str) -> dict[str, int]:
     with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
-    return {str(status): int(count) for status, count in rows}
+        rows = connection.execute(sql).fetchall()
+    return {str(key): int(count) for key, count in rows}
+
+
+def turns(database: Path) -> int:
+    return table_counts(database, "SELECT 'done', count(*) FROM inbound").get("done", 0)
 
 
 def main() -> None:
+    if not Path(WRK).exists():
+        raise SystemExit("the load generator is wrk (Debian: apt-get install wrk)")
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
     connections = int(sys.argv[2]) if len(sys.argv) > 2 else 64
     python = sys.executable
@@ -158,13 +217,19 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lapor-bench-"))
     (workdir / "bare_app.py").write_text(BARE_APP)
     (workdir / "graph_app.py").write_text(GRAPH_APP)
+    script = workdir / "deliveries.lua"
+    script.write_text(WRK_SCRIPT)
+    warm, measured = workdir / "warm.tsv", workdir / "measured.tsv"
+    write_requests(warm, 5_000, "9")
+    write_requests(measured, 100_000, "0")
     # The fake Graph API runs in its own process, so it takes nothing from the load generator.
     graph_port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     graph = start([*uvicorn, str(graph_port), "graph_app:app"], workdir, env)
+    database = workdir / "bench.db"
     env.update(
         {
-            "LAPOR_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
+            "LAPOR_DATABASE_URL": f"sqlite:///{database}",
             "LAPOR_STATE_DIR": str(workdir / "state"),
             "LAPOR_LOG_LEVEL": "WARNING",
             "LAPOR_WHATSAPP_APP_SECRET": APP_SECRET,
@@ -191,7 +256,13 @@ def main() -> None:
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_ready(base, ready)
-                results[name] = measure(base, seconds, connections, str(len(results)))
+                wrk(base, 3, connections, warm, script)
+                before = turns(database) if database.exists() else 0
+                results[name] = wrk(base, seconds, connections, measured, script)
+                if name == "lapor serve":
+                    done = turns(database) - before
+                    if done < results[name]["count"]:
+                        raise SystemExit(f"{done} turns for {results[name]['count']} requests")
                 time.sleep(2)  # let the sender finish the replies
             finally:
                 stop(process)
@@ -205,7 +276,8 @@ def main() -> None:
         )
     print(f"ratio (turns/s ÷ bare req/s): {ours['rps'] / bare['rps']:.2f}  (target ≥ 0.5)")
     print(f"p99 of turns at {connections} connections: {ours['p99_ms']:.1f} ms  (target ≤ 100)")
-    print(f"outbox after the run: {outbox_counts(workdir / 'bench.db')}")
+    outbox = table_counts(database, "SELECT status, count(*) FROM outbox GROUP BY status")
+    print(f"outbox after the run: {outbox}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -398,3 +401,23 @@ def test_nothing_whatsapp_tells_us_about_the_person_is_stored_or_logged(
     for canary in (WA_ID, WA_ID[2:], PROFILE_NAME, "siti.canary", "US.99990000111122223333"):
         assert canary.encode() not in stored, canary
         assert canary not in logs.out + logs.err, canary
+
+
+def test_a_caller_that_leaves_mid_body_is_logged_as_gone_not_as_an_error(
+    wa_app: FastAPI, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lapor.http")
+    with serve(wa_app) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                b"POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                b"\r\nContent-Length: 500\r\n\r\n" + b'{"object": "whatsapp_b'
+            )
+            time.sleep(0.3)  # the route is waiting for the rest of the body
+        deadline = time.monotonic() + 10
+        while not any(getattr(r, "status", None) == 499 for r in caplog.records):
+            assert time.monotonic() < deadline, [r.__dict__.get("status") for r in caplog.records]
+            time.sleep(0.05)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert rows(database, Inbound) == 0
