@@ -158,6 +158,8 @@ def wrk(
             f"-c{connections}",
             f"-d{round(seconds)}s",
             "--latency",
+            "--timeout",
+            "30s",
             "-s",
             str(script),
             base,

@@ -128,12 +128,11 @@ class Inbox:
             with self.database.unit() as session:
                 now = self.clock()
                 inbound_id = inbound.record_inbound(
-                    channel, delivery_key, reporter_key, None, now, session=session
+                    channel, delivery_key, reporter_key, None, now, processed=True, session=session
                 )
                 if inbound_id is None:
                     return False
                 self._turn(message, reporter_key, session)
-                inbound.mark_done(inbound_id, self.clock(), session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
             recorded = self.record(message)
@@ -192,8 +191,9 @@ class Inbox:
             locale = turn.conversation.locale if turn.conversation else self.flows.default_locale
             self._queue(turn, [Reply(EDITED)], locale=locale, child=False)
             return
-        # Whatever waited for the reporter to write again (WhatsApp's 24-hour window) goes now.
-        outbox.release_held(message.channel, reporter_key, now, session=session)
+        if message.channel is Channel.whatsapp:
+            # What waited for the reporter to write again (the 24-hour window) goes now.
+            outbox.release_held(message.channel, reporter_key, now, session=session)
         snapshot: dict[str, Any] | None = None
         notes: list[Reply] = []
         if turn.conversation is not None and turn.conversation.expires_at <= now:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -18,9 +17,13 @@ def record_inbound(
     payload: bytes | None,
     now: datetime,
     *,
+    processed: bool = False,
     session: Session,
 ) -> int | None:
-    """The new row's id, or ``None`` when this delivery was recorded before (a duplicate)."""
+    """The new row's id, or ``None`` when this delivery was recorded before (a duplicate).
+
+    ``processed``: the turn runs in this same transaction, so the row is written as done (if the
+    turn fails, the row goes with it)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
@@ -30,9 +33,10 @@ def record_inbound(
             delivery_key=delivery_key,
             reporter_key=reporter_key,
             payload=payload,
-            status=InboundStatus.received,
+            status=InboundStatus.done if processed else InboundStatus.received,
             attempts=0,
             received_at=now,
+            processed_at=now if processed else None,
         )
         .on_conflict_do_nothing(index_elements=["channel", "delivery_key"])
         .returning(col(Inbound.id))
@@ -47,15 +51,6 @@ def lock_inbound(inbound_id: int, *, session: Session) -> Inbound | None:
         Inbound.id == inbound_id, Inbound.status == InboundStatus.received
     )
     return session.exec(statement.with_for_update(skip_locked=True)).first()
-
-
-def mark_done(inbound_id: int, now: datetime, *, session: Session) -> None:
-    """Processed in the transaction that recorded it (nothing was kept to be cleared)."""
-    session.execute(
-        sa.update(Inbound)
-        .where(col(Inbound.id) == inbound_id)
-        .values(status=InboundStatus.done, processed_at=now)
-    )
 
 
 def finish_inbound(inbound: Inbound, now: datetime, *, session: Session) -> None:

@@ -113,6 +113,7 @@ def release_held(channel: Channel, reporter_key: str, now: datetime, *, session:
             col(OutboxMessage.status) == OutboxStatus.held,
         )
         .values(status=OutboxStatus.pending, next_attempt_at=now)
+        .execution_options(synchronize_session=False)  # no held row is loaded in this session
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
