@@ -73,19 +73,33 @@ def postgres_url() -> Iterator[str]:
     if given:
         yield given
         return
-    server: PostgresServer | None = None
+    server = _start_or_skip()
     try:
-        server = start_postgres()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, migrated, which it may crash and start again."""
+    server = _start_or_skip(durable=True)
+    try:
+        upgrade(server.url)
+        yield server
+    finally:
+        server.stop()
+
+
+def _start_or_skip(*, durable: bool = False) -> PostgresServer:
+    try:
+        return start_postgres(durable=durable)
     except PostgresUnavailable as error:
         reason = f"PostgreSQL unavailable: {error}"
         if os.environ.get("LAPOR_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason} (LAPOR_REQUIRE_POSTGRES=1)", pytrace=False)
         _postgres_skip_reason.append(reason)
         pytest.skip(reason)
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -53,12 +53,24 @@ class PostgresServer:
     root: Path
     bindir: Path
     user: str | None
+    # Commits that survive the server's crash (``halt``); off for the suite's shared server.
+    durable: bool = False
     _stopped: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
+
+    def halt(self) -> None:
+        """Stop at once, as a crash or an outage would, keeping the data (``resume`` restarts)."""
+        _run(
+            [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "immediate"],
+            self.user,
+        )
+
+    def resume(self) -> None:
+        _start(self)
 
     def stop(self) -> None:
         with self._lock:
@@ -95,13 +107,13 @@ def _unprivileged_user() -> str | None:
     return "postgres"
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(*, durable: bool = False) -> PostgresServer:
     bindir = find_bindir()
     if bindir is None:
         raise PostgresUnavailable(f"PostgreSQL server binaries (initdb) not found; {HINT}")
     user = _unprivileged_user()
     root = Path(tempfile.mkdtemp(prefix="lapor-pg-"))
-    server = PostgresServer(url="", root=root, bindir=bindir, user=user)
+    server = PostgresServer(url="", root=root, bindir=bindir, user=user, durable=durable)
     socket_dir = root / "sock"
     socket_dir.mkdir()
     if user is not None:
@@ -111,31 +123,7 @@ def start_postgres() -> PostgresServer:
         root.chmod(0o755)
     try:
         _initdb(server)
-        log_file = root / "server.log"
-        options = (
-            f"-c listen_addresses='' -c unix_socket_directories='{socket_dir}' "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
-        )
-        started = _run(
-            [
-                str(bindir / "pg_ctl"),
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                str(server.data_dir),
-                "-l",
-                str(log_file),
-                "-o",
-                options,
-            ],
-            user,
-        )
-        if started.returncode != 0:
-            tail = log_file.read_text(errors="replace")[-800:] if log_file.exists() else ""
-            raise PostgresUnavailable(f"PostgreSQL did not start: {started.stderr.strip()} {tail}")
+        _start(server)
         with psycopg.connect(
             host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True
         ) as connection:
@@ -145,6 +133,36 @@ def start_postgres() -> PostgresServer:
         raise
     server.url = f"postgresql+psycopg://postgres@/lapor_test?host={socket_dir}"
     return server
+
+
+def _start(server: PostgresServer) -> None:
+    log_file = server.root / "server.log"
+    options = (
+        f"-c listen_addresses='' -c unix_socket_directories='{server.root / 'sock'}' "
+        "-c fsync=off -c full_page_writes=off -c max_connections=200 "
+        # Without synchronous_commit a commit can return before its WAL is even written: fine
+        # for data thrown away, not for a test that crashes the server and counts rows.
+        f"-c synchronous_commit={'on' if server.durable else 'off'}"
+    )
+    started = _run(
+        [
+            str(server.bindir / "pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(server.data_dir),
+            "-l",
+            str(log_file),
+            "-o",
+            options,
+        ],
+        server.user,
+    )
+    if started.returncode != 0:
+        tail = log_file.read_text(errors="replace")[-800:] if log_file.exists() else ""
+        raise PostgresUnavailable(f"PostgreSQL did not start: {started.stderr.strip()} {tail}")
 
 
 def _initdb(server: PostgresServer) -> None:
