@@ -93,7 +93,12 @@ class FakeBotApi:
                 "file_id": file_id,
                 "file_unique_id": f"u{file_id}",
                 "file_size": len(self.files[file_id]),
-                "file_path": f"photos/{file_id}.jpg",
+                # Telegram's paths name the kind of file: a photo's ends in .jpg.
+                "file_path": (
+                    f"photos/{file_id}.jpg"
+                    if self.files[file_id].startswith(b"\xff\xd8")
+                    else f"documents/{file_id}.pdf"
+                ),
             }
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlmodel import func, select
 
@@ -76,8 +77,9 @@ class Phone:
         regency: str = "mesuji",
         needs: tuple[str, ...] = ("legal",),
         contact: str = "chat",
+        evidence: Callable[[], object] | None = None,
     ) -> str:
-        """File a whole report; its receipt code."""
+        """File a whole report; its receipt code. ``evidence`` sends files at that step."""
         self.type("halo")
         for choice in REPORT_PATH:
             self.press(choice)
@@ -86,7 +88,13 @@ class Phone:
         for choice in AFTER_REGION:
             self.press(choice)
         self.type(STORY)
-        for choice in ("story:done", "evidence:skip", *(f"needs:{n}" for n in needs)):
+        self.press("story:done")
+        if evidence is None:
+            self.press("evidence:skip")
+        else:
+            evidence()
+            self.press("evidence:done")
+        for choice in (f"needs:{n}" for n in needs):
             self.press(choice)
         self.press("needs:done")
         self.press(f"contact:{contact}")

@@ -359,29 +359,6 @@ def test_polling_mode_takes_updates_from_get_updates(
     assert rows(database, Inbound) == 1
 
 
-def test_nothing_telegram_tells_us_about_the_person_is_stored_or_logged(
-    tmp_path: Path,
-    keys: Keys,
-    sqlite_database: Database,
-    bot_api: tuple[FakeBotApi, str],
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    fake, base = bot_api
-    app = telegram_app(tmp_path, keys, sqlite_database, base)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        TelegramPhone(app.state.runtime.inbox, client, fake).report()
-    path = sqlite_database.url.database
-    assert path is not None
-    stored = b"".join(
-        Path(name).read_bytes() for name in (path, f"{path}-wal") if Path(name).exists()
-    )
-    assert len(stored) > 10_000  # the report really is in there
-    logs = capfd.readouterr()
-    for canary in (str(USER_ID), CANARY_NAME, CANARY_USERNAME):
-        assert canary.encode() not in stored, canary
-        assert canary not in logs.out + logs.err, canary
-
-
 def test_set_webhook_tells_the_bot_api_the_url_and_the_secret(
     bot_api: tuple[FakeBotApi, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -377,32 +377,6 @@ def test_a_whole_report_reaches_the_reporter_through_the_graph_api(
     assert sum(receipt in text for text in texts) == 1
 
 
-def test_nothing_whatsapp_tells_us_about_the_person_is_stored_or_logged(
-    tmp_path: Path, keys: Keys, sqlite_database: Database, capfd: pytest.CaptureFixture[str]
-) -> None:
-    app = whatsapp_app(tmp_path, keys, sqlite_database)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        WhatsAppPhone(app.state.runtime.inbox, client).report()
-        # A username (BSUID) reporter too.
-        message = {"from_user_id": "US.99990000111122223333", "id": "wamid.LEAK1", "type": "text"}
-        payload = envelope({**message, "text": {"body": "halo"}})
-        payload["entry"][0]["changes"][0]["value"]["contacts"] = [
-            {"profile": {"name": PROFILE_NAME, "username": "@siti.canary"}}
-        ]
-        raw, headers = signed(payload)
-        assert client.post("/webhooks/whatsapp", content=raw, headers=headers).status_code == 200
-    path = sqlite_database.url.database
-    assert path is not None
-    stored = b"".join(
-        Path(name).read_bytes() for name in (path, f"{path}-wal") if Path(name).exists()
-    )
-    assert len(stored) > 10_000
-    logs = capfd.readouterr()
-    for canary in (WA_ID, WA_ID[2:], PROFILE_NAME, "siti.canary", "US.99990000111122223333"):
-        assert canary.encode() not in stored, canary
-        assert canary not in logs.out + logs.err, canary
-
-
 def test_a_caller_that_leaves_mid_body_is_logged_as_gone_not_as_an_error(
     wa_app: FastAPI, database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
