@@ -19,24 +19,29 @@ from PIL import Image
 from sqlmodel import select
 
 from api.logs import configure_logging
-from api.main import create_app
 from storage.crypto import Keys
 from storage.db import Database
 from storage.models import Attachment, AttachmentStatus, Role
-from tests.api.conftest import Desk, make_settings
-from tests.api.test_telegram import CANARY_NAME, CANARY_USERNAME, TelegramPhone, chat, user
+from tests.api.conftest import Desk
+from tests.api.test_telegram import (
+    CANARY_NAME,
+    CANARY_USERNAME,
+    TelegramPhone,
+    chat,
+    telegram_app,
+    user,
+)
 from tests.api.test_telegram import USER_ID as TELEGRAM_USER_ID
+from tests.api.test_whatsapp_webhook import PROFILE_NAME as WHATSAPP_NAME
 from tests.api.test_whatsapp_webhook import (
-    APP_SECRET,
-    VERIFY_TOKEN,
     WA_ID,
     GraphPhone,
     WhatsAppPhone,
     envelope,
     signed,
+    whatsapp_settings,
 )
-from tests.api.test_whatsapp_webhook import PROFILE_NAME as WHATSAPP_NAME
-from tests.fake_telegram import TOKEN, FakeBotApi
+from tests.fake_telegram import FakeBotApi
 from tests.fakes import FakeGraph, serve
 from tests.support import wait_until_sent as wait_for_outbox
 
@@ -171,24 +176,8 @@ def test_no_canary_reaches_the_database_the_logs_the_metrics_or_the_api(
     bot_api.files = {"TG-PHOTO": photo(), "TG-DOC": b"%PDF-1.4 y"}
     with serve(graph.app()) as graph_base, serve(bot_api.app()) as bot_base:
         graph.base_url = graph_base
-        settings = make_settings(
-            tmp_path,
-            keys,
-            database_url=sqlite_database.url.render_as_string(False),
-            whatsapp_app_secret=APP_SECRET,
-            whatsapp_verify_token=VERIFY_TOKEN,
-            whatsapp_access_token="graph-token",
-            whatsapp_phone_number_id="100000000000001",
-            whatsapp_api_url=f"{graph_base}/v23.0",
-            telegram_token=TOKEN,
-            telegram_mode="webhook",
-            telegram_webhook_secret="s3cret-Token_for-tests",
-            telegram_api_url=f"{bot_base}/bot",
-            telegram_file_url=f"{bot_base}/file/bot",
-            telegram_chat_seconds=0,
-            send_poll_seconds=0.05,
-        )
-        app = create_app(settings, database=sqlite_database)
+        whatsapp_on = whatsapp_settings(f"{graph_base}/v23.0")
+        app = telegram_app(tmp_path, keys, sqlite_database, bot_base, **whatsapp_on)
         with TestClient(app, raise_server_exceptions=False) as client:
             inbox = app.state.runtime.inbox
             desk = Desk(client, app.state.runtime)

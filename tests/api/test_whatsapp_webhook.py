@@ -37,21 +37,24 @@ WA_ID = "6281234567890"
 PROFILE_NAME = "Siti Canary"
 
 
+def whatsapp_settings(graph: str) -> dict[str, Any]:
+    """WhatsApp on, sending to the Graph API at ``graph``."""
+    return {
+        "whatsapp_app_secret": APP_SECRET,
+        "whatsapp_verify_token": VERIFY_TOKEN,
+        "whatsapp_access_token": "graph-token",
+        "whatsapp_phone_number_id": "100000000000001",
+        "whatsapp_api_url": graph,
+        "send_poll_seconds": 0.05,
+    }
+
+
 def whatsapp_app(
     tmp_path: Path, keys: Keys, database: Database, graph: str = "http://127.0.0.1:9/v23.0"
 ) -> FastAPI:
     """The app with WhatsApp on; replies go to ``graph`` (by default nowhere)."""
-    settings = make_settings(
-        tmp_path,
-        keys,
-        database_url=database.url.render_as_string(False),
-        whatsapp_app_secret=APP_SECRET,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_access_token="graph-token",
-        whatsapp_phone_number_id="100000000000001",
-        whatsapp_api_url=graph,
-        send_poll_seconds=0.05,
-    )
+    database_url = database.url.render_as_string(False)
+    settings = make_settings(tmp_path, keys, database_url=database_url, **whatsapp_settings(graph))
     return create_app(settings, database=database)
 
 
