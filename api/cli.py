@@ -24,7 +24,7 @@ from telegram.error import TelegramError
 
 from api.logs import configure_logging
 from api.runtime import build_runtime, telegram_bot
-from api.settings import ConfigError, Locale, Settings, load_keys
+from api.settings import ConfigError, Locale, Settings, TelegramMode, load_keys
 from bot.console import ConsoleSession, console_identity, run_console
 from flows.loader import FlowDefinitionError
 from flows.safety import ContactsError
@@ -107,6 +107,13 @@ def serve(
     settings = _settings()
     configure_logging(settings.log_level)
     with expected_errors():
+        polling = settings.telegram_enabled and settings.telegram_mode is TelegramMode.polling
+        if workers > 1 and polling:
+            # Each worker would poll, and Telegram answers a second poller with 409 Conflict.
+            raise CommandError(
+                "Telegram polling runs in one process: use --workers 1, "
+                "or LAPOR_TELEGRAM_MODE=webhook with several workers"
+            )
         load_keys(settings)  # generates development keys once, before any worker starts
         if demo and settings.is_production:
             raise CommandError("--demo is refused when LAPOR_ENV=production")

@@ -44,6 +44,19 @@ def test_production_without_keys_exits_1_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "lapor.db").exists()
 
 
+def test_telegram_polling_with_several_workers_is_refused_with_one_line(tmp_path: Path) -> None:
+    result = run(
+        ["serve", "--workers", "2"],
+        tmp_path,
+        {"LAPOR_TELEGRAM_TOKEN": "123456:TEST-token", "LAPOR_TELEGRAM_MODE": "polling"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "lapor: Telegram polling runs in one process: use --workers 1, "
+        "or LAPOR_TELEGRAM_MODE=webhook with several workers"
+    )
+
+
 def test_keys_generate_prints_usable_production_keys(tmp_path: Path) -> None:
     result = run(["keys", "generate"], tmp_path)
     assert result.returncode == 0
