@@ -8,12 +8,14 @@ the outbox (a repeat of the delivery is then acknowledged and ignored)."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,8 +113,8 @@ def count(database: Database, sql: str) -> int:
         return int(connection.execute(sa.text(sql)).scalar_one())
 
 
-def halo(number: int = 1) -> tuple[bytes, dict[str, str]]:
-    message = {"from": WA_ID, "id": f"wamid.crash.{number}", "timestamp": "1767225600"}
+def halo(number: int = 1, wa_id: str = WA_ID) -> tuple[bytes, dict[str, str]]:
+    message = {"from": wa_id, "id": f"wamid.crash.{number}", "timestamp": "1767225600"}
     return signed(envelope({**message, "type": "text", "text": {"body": "halo"}}))
 
 
@@ -184,3 +186,53 @@ def test_a_process_killed_mid_turn_keeps_nothing_and_the_redelivery_makes_one_tu
     assert len(fake.sent) == 1
     assert count(database, "SELECT count(*) FROM inbound") == 1
     assert count(database, "SELECT count(*) FROM conversation") == 1
+
+
+def test_kills_at_random_moments_lose_no_delivery_and_double_no_turn(
+    tmp_path: Path, database: Database, graph: tuple[FakeGraph, str]
+) -> None:
+    """Forty reporters write while the server is killed three times at random moments; the
+    platform delivers each message until it gets a 200, as WhatsApp does."""
+    fake, graph_url = graph
+    chance = random.Random(20261130)
+    reporters = [f"62812000{n:04d}" for n in range(40)]
+    kills = 3
+    with running(tmp_path, database, graph_url) as server:
+        raw, headers = halo(0, "628129999999")
+        assert server.deliver(raw, headers) == 200  # one undisturbed turn: how many messages
+        wait_for(lambda: len(fake.sent) > 0)
+        time.sleep(1)
+        per_turn = len(fake.sent)
+
+        unanswered: list[int] = []  # deliveries the platform had to send again
+
+        def platform() -> None:
+            for number, wa_id in enumerate(reporters, start=1):
+                raw, headers = halo(number, wa_id)
+                while True:
+                    try:
+                        if server.deliver(raw, headers, timeout=10) == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    unanswered.append(number)
+                    time.sleep(0.1)
+
+        writer = threading.Thread(target=platform)
+        writer.start()
+        for _ in range(kills):
+            time.sleep(chance.uniform(0.2, 1.5))
+            server.kill()
+            server.start()
+        writer.join(120)
+        assert not writer.is_alive()
+        wait_for(
+            lambda: count(database, "SELECT count(*) FROM outbox WHERE status = 'pending'") == 0
+        )
+    got = Counter(str(body["to"]) for body in fake.sent)
+    assert count(database, "SELECT count(*) FROM inbound") == len(reporters) + 1
+    assert count(database, "SELECT count(*) FROM conversation") == len(reporters) + 1
+    assert all(got[wa_id] >= per_turn for wa_id in reporters), got  # every reply arrived
+    # A kill after the platform took a message but before we recorded it sends that one again:
+    # the one window no sender can close without the platform's help, at most once a kill.
+    assert sum(got[wa_id] - per_turn for wa_id in reporters) <= kills
