@@ -1,0 +1,444 @@
+"""The console's pages and forms.
+
+Every read and action goes through the triage API's own route functions
+(:mod:`api.routes.reports`, :mod:`api.routes.stats`, :mod:`api.routes.audit`), so the console
+sees exactly what the API shows the same officer, refuses what it refuses, and audits the same
+way. Forms post, then redirect to a page (so a reload never repeats an action).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Annotated, Any, get_args
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from pydantic import ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from api.console import charts
+from api.console.rendering import render, words_for
+from api.console.session import (
+    ConsoleAdmin,
+    ConsoleOfficer,
+    ConsoleSupervisor,
+    PollingOfficer,
+    check_csrf,
+    end_session,
+    start_session,
+    utcnow,
+)
+from api.console.words import ANSWERS, Words
+from api.errors import Refused, not_found
+from api.routes import audit as audit_routes
+from api.routes import reports as report_routes
+from api.routes import stats as stats_routes
+from api.routes.auth import check_password
+from api.schemas import (
+    REPORT_ID,
+    Action,
+    AssignmentCreate,
+    Dimension,
+    MessageCreate,
+    NoteCreate,
+    ReferralCreate,
+    Service,
+    TransitionCreate,
+)
+from api.security import RuntimeDep
+from storage import audit, officers
+from storage.agencies import get_agency, list_agencies
+from storage.lifecycle import ACTIONS
+from storage.models import Priority, ReportStatus, Role
+from storage.triage import CONSENT_FOR_SERVICE, Scope
+
+router = APIRouter(dependencies=[Depends(check_csrf)])
+
+ReportId = Annotated[str, Path(pattern=REPORT_ID)]
+QUEUE_PAGE = 100
+TEAM_PAGE = report_routes.MAX_PAGE
+AUDIT_PAGE = 50
+DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+
+
+def _root(request: Request) -> str:
+    return str(request.scope.get("root_path", ""))
+
+
+def _redirect(request: Request, path: str, **query: str) -> RedirectResponse:
+    suffix = f"?{urlencode(query)}" if query else ""
+    return RedirectResponse(f"{_root(request)}{path}{suffix}", status_code=303)
+
+
+# --- logging in and out -------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return _redirect(request, "/queue")
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    notice = "login.expired" if request.query_params.get("expired") else None
+    if request.query_params.get("out"):
+        notice = "login.out"
+    return render(request, "login.html", {"notice": notice})
+
+
+@router.post("/login")
+def log_in(
+    request: Request,
+    runtime: RuntimeDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    now = utcnow()
+    officer = check_password(username, password, runtime, now)
+    if officer is None or officer.id is None:
+        # One answer for a wrong password, an unknown user and a locked account, as in the API.
+        return render(request, "login.html", {"failed": True}, status_code=401)
+    response = _redirect(request, "/queue")
+    start_session(response, officer.id, runtime, now)
+    return response
+
+
+@router.post("/logout")
+def log_out(request: Request, runtime: RuntimeDep, caller: ConsoleOfficer) -> Response:
+    with runtime.database.unit() as session:
+        audit.record("auth.logout", utcnow(), officer_id=caller.officer_id, session=session)
+    request.state.renewed_session = None
+    response = _redirect(request, "/login", out="1")
+    end_session(response, runtime)
+    return response
+
+
+# --- the queue ----------------------------------------------------------------------------------
+
+
+def _queue_filters(
+    status: Annotated[str, Query(max_length=20)] = "",
+    priority: Annotated[str, Query(max_length=20)] = "",
+    mine: Annotated[bool, Query()] = False,
+) -> dict[str, Any]:
+    # The filter form sends an empty value for "all"; anything else unknown also means "all".
+    return {
+        "status": ReportStatus(status) if status in set(ReportStatus) else None,
+        "priority": Priority(priority) if priority in set(Priority) else None,
+        "mine": mine,
+    }
+
+
+QueueFilters = Annotated[dict[str, Any], Depends(_queue_filters)]
+
+
+def _queue_context(
+    caller: Scope, runtime: RuntimeDep, filters: dict[str, Any], request: Request
+) -> dict[str, Any]:
+    page = report_routes.list_reports(caller, runtime, limit=QUEUE_PAGE, **filters)
+    shown = {key: str(value).lower() for key, value in filters.items() if value}
+    return {
+        "items": page.items,
+        "more": page.next_cursor is not None,
+        "filters": filters,
+        "query": urlencode(shown),
+        "now": utcnow(),
+        "statuses": list(ReportStatus),
+        "priorities": list(Priority),
+        "rows_url": f"{_root(request)}/queue/rows",
+    }
+
+
+@router.get("/queue")
+def queue_page(
+    request: Request, runtime: RuntimeDep, caller: ConsoleOfficer, filters: QueueFilters
+) -> Response:
+    context = _queue_context(caller, runtime, filters, request)
+    return render(request, "queue.html", context, officer=caller)
+
+
+@router.get("/queue/rows")
+def queue_rows(
+    request: Request, runtime: RuntimeDep, caller: PollingOfficer, filters: QueueFilters
+) -> Response:
+    """The queue's rows alone, polled by the page (this does not keep the session alive)."""
+    context = _queue_context(caller, runtime, filters, request)
+    return render(request, "queue_rows.html", context, officer=caller)
+
+
+# --- one report ---------------------------------------------------------------------------------
+
+
+@router.get("/reports/{report_id}")
+def report_page(
+    request: Request, report_id: ReportId, runtime: RuntimeDep, caller: ConsoleOfficer
+) -> Response:
+    report = report_routes.read_report(report_id, caller, runtime)
+    timeline = report_routes.read_timeline(report_id, caller, runtime)
+    team: list[str] = []
+    if caller.role is not Role.officer:
+        with runtime.database.unit() as session:
+            agency = get_agency(report.agency, session=session) if report.agency else None
+            team = [
+                officer.username
+                for officer in officers.list_officers(
+                    agency_id=agency.id if agency else caller.agency_id, session=session
+                )
+                if officer.active
+            ]
+    services = [
+        service for service in get_args(Service) if CONSENT_FOR_SERVICE[service] in report.needs
+    ]
+    context = {
+        "report": report,
+        "timeline": timeline.items,
+        "now": utcnow(),
+        "answers": ANSWERS,
+        "moves": [action for action in ACTIONS if action in report.allowed_actions],
+        "services": services,
+        "team": team,
+        "ok": request.query_params.get("ok"),
+        "err": request.query_params.get("err"),
+    }
+    return render(request, "report.html", context, officer=caller)
+
+
+@router.get("/reports/{report_id}/attachments/{attachment_id}")
+def download(
+    report_id: ReportId,
+    attachment_id: Annotated[str, Path(pattern=REPORT_ID)],
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+) -> Response:
+    # The API's own download: the same checks, the same audit entry.
+    return report_routes.download_attachment(report_id, attachment_id, caller, runtime)
+
+
+def _refusal(exc: Refused) -> str:
+    """A refusal of the API, as a key of the console's words."""
+    if exc.extra.get("holder") is not None or "another officer" in exc.detail:
+        return "err.held"
+    allowed = exc.extra.get("allowed")
+    if allowed == ["claim"]:
+        return "err.claim_first"
+    if allowed == ["reopen"]:
+        return "err.closed"
+    if exc.status_code == 404:
+        return "err.officer"
+    if allowed is None:
+        return "err.consent"
+    return "err.not_now"
+
+
+def _act(request: Request, report_id: str, action: Callable[[], object], ok: str) -> Response:
+    """Carry out an API action and come back to the report with a message saying how it went."""
+    try:
+        action()
+    except Refused as exc:
+        if exc.status_code == 404 and exc.detail == not_found().detail:
+            raise  # another agency's report: the same 404 page as for reading it
+        return _redirect(request, f"/reports/{report_id}", err=_refusal(exc))
+    except ValidationError:
+        return _redirect(request, f"/reports/{report_id}", err="err.invalid")
+    return _redirect(request, f"/reports/{report_id}", ok=ok)
+
+
+@router.post("/reports/{report_id}/claim")
+def claim(
+    request: Request, report_id: ReportId, runtime: RuntimeDep, caller: ConsoleOfficer
+) -> Response:
+    return _act(
+        request,
+        report_id,
+        lambda: report_routes.claim_report(report_id, caller, runtime),
+        "ok.claim",
+    )
+
+
+@router.post("/reports/{report_id}/release")
+def release(
+    request: Request, report_id: ReportId, runtime: RuntimeDep, caller: ConsoleOfficer
+) -> Response:
+    return _act(
+        request,
+        report_id,
+        lambda: report_routes.release_report(report_id, caller, runtime),
+        "ok.release",
+    )
+
+
+@router.post("/reports/{report_id}/move")
+def move(
+    request: Request,
+    report_id: ReportId,
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+    *,
+    action: Annotated[str, Form(max_length=20)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    def carry_out() -> object:
+        body = TransitionCreate(action=_as_action(action), reason=reason or None)
+        return report_routes.move_report(report_id, body, caller, runtime)
+
+    return _act(request, report_id, carry_out, "ok.move")
+
+
+def _as_action(action: str) -> Action:
+    # Validated by TransitionCreate; an unknown word fails there as any bad input does.
+    return action  # type: ignore[return-value]
+
+
+@router.post("/reports/{report_id}/notes")
+def note(
+    request: Request,
+    report_id: ReportId,
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+    text: Annotated[str, Form(max_length=10000)] = "",
+) -> Response:
+    return _act(
+        request,
+        report_id,
+        lambda: report_routes.add_note(report_id, NoteCreate(text=text), caller, runtime),
+        "ok.note",
+    )
+
+
+@router.post("/reports/{report_id}/referrals")
+def refer(
+    request: Request,
+    report_id: ReportId,
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+    *,
+    service: Annotated[str, Form(max_length=20)] = "",
+    organisation: Annotated[str, Form(max_length=1000)] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    def carry_out() -> object:
+        body = ReferralCreate.model_validate(
+            {"service": service, "organisation": organisation, "note": note or None}
+        )
+        return report_routes.refer_report(report_id, body, caller, runtime)
+
+    return _act(request, report_id, carry_out, "ok.referral")
+
+
+@router.post("/reports/{report_id}/messages")
+def message(
+    request: Request,
+    report_id: ReportId,
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+    text: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    sent: list[bool] = []
+
+    def carry_out() -> object:
+        body = MessageCreate(text=text)
+        result = report_routes.message_reporter(report_id, body, caller, runtime)
+        sent.append(result.pushed)
+        return result
+
+    response = _act(request, report_id, carry_out, "ok.message_pushed")
+    if sent and not sent[0]:
+        return _redirect(request, f"/reports/{report_id}", ok="ok.message_waiting")
+    return response
+
+
+@router.post("/reports/{report_id}/assign")
+def assign(
+    request: Request,
+    report_id: ReportId,
+    runtime: RuntimeDep,
+    caller: ConsoleSupervisor,
+    officer: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    return _act(
+        request,
+        report_id,
+        lambda: report_routes.assign_report(
+            report_id, AssignmentCreate(officer=officer), caller, runtime
+        ),
+        "ok.assign",
+    )
+
+
+# --- supervisors and admins ---------------------------------------------------------------------
+
+
+@router.get("/team")
+def team_page(request: Request, runtime: RuntimeDep, caller: ConsoleSupervisor) -> Response:
+    items = report_routes.list_reports(caller, runtime, limit=TEAM_PAGE).items
+    holding = Counter(item.claimed_by for item in items if item.claimed_by)
+    with runtime.database.unit() as session:
+        team = officers.list_officers(
+            agency_id=None if caller.everything else caller.agency_id, session=session
+        )
+    context = {
+        "items": items,
+        "breaches": [item for item in items if item.overdue],
+        "team": [(officer, holding.get(officer.username, 0)) for officer in team],
+        "now": utcnow(),
+    }
+    return render(request, "team.html", context, officer=caller)
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    runtime: RuntimeDep,
+    caller: ConsoleSupervisor,
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    page = audit_routes.read_audit(caller, runtime, None, AUDIT_PAGE, cursor)
+    return render(
+        request,
+        "audit.html",
+        {"items": page.items, "next_cursor": page.next_cursor},
+        officer=caller,
+    )
+
+
+@router.get("/stats")
+def stats_page(
+    request: Request,
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+    rows: Annotated[Dimension, Query()] = "category",
+) -> Response:
+    table = stats_routes.read_stats(caller, runtime, rows, None)
+    words = words_for(request)
+    cells = [cell for cell in table.cells if cell.row != "total"]
+    total = next((cell for cell in table.cells if cell.row == "total"), None)
+    chart = charts.bar_chart(
+        [(_dimension_label(words, rows, cell.row), cell.count) for cell in cells]
+    )
+    context = {
+        "rows": rows,
+        "dimensions": DIMENSIONS,
+        "chart": chart,
+        "total": total.count if total else None,
+        "threshold": table.threshold,
+    }
+    return render(request, "stats.html", context, officer=caller)
+
+
+def _dimension_label(words: Words, dimension: str, value: str) -> str:
+    if value == "unknown":
+        return words("unknown")
+    if dimension == "priority":
+        return words(f"priority.{value}")
+    return value if dimension == "month" else words.answer(dimension, value)
+
+
+@router.get("/admin")
+def admin_page(request: Request, runtime: RuntimeDep, caller: ConsoleAdmin) -> Response:
+    with runtime.database.unit() as session:
+        agencies = list_agencies(session=session)
+        everyone = officers.list_officers(agency_id=None, session=session)
+    codes = {agency.id: agency.code for agency, _ in agencies}
+    context = {"agencies": agencies, "officers": everyone, "codes": codes}
+    return render(request, "admin.html", context, officer=caller)
