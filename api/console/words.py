@@ -59,6 +59,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "danger": "Bahaya sekarang",
         "nobody": "—",
         "unknown": "tidak diisi",
+        "skipped": "dilewati",
+        "just_now": "baru saja",
         "report.title": "Laporan {reference}",
         "report.answers": "Jawaban pelapor",
         "report.story": "Cerita (nomor, e-mail, NIK dan kode disamarkan)",
@@ -238,6 +240,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "danger": "Danger now",
         "nobody": "—",
         "unknown": "not given",
+        "skipped": "skipped",
+        "just_now": "just now",
         "report.title": "Report {reference}",
         "report.answers": "The reporter's answers",
         "report.story": "Story (numbers, e-mails, NIKs and codes masked)",
@@ -406,8 +410,10 @@ class Words:
 
     def answer(self, field: str, code: str | None) -> str:
         """A reporter's answer as the flow showed it (a region by its name)."""
-        if code is None or code == "skip":
-            return self("unknown")
+        if code is None:
+            return self("nobody")  # not asked (a step the flow skipped for this report)
+        if code == "skip":
+            return self("skipped")
         if field in ("province", "regency"):
             region = self.flows.regions.get(code)
             return region.name if region is not None else code
@@ -427,6 +433,11 @@ class Words:
             return self("unit.hour", n=minutes // 60)
         return self("unit.day", n=minutes // (24 * 60))
 
+    def age(self, span: timedelta) -> str:
+        if span < timedelta(minutes=1):
+            return self("just_now")
+        return self("ago", time=self.duration(span))
+
     def sla(self, due: datetime | None, now: datetime, overdue: bool, status: str) -> str:
         if due is None or status not in ("new", "claimed"):
             return self("sla.met")
@@ -435,5 +446,6 @@ class Words:
         return self("sla.left", time=self.duration(due - now))
 
     @staticmethod
-    def clock(moment: datetime) -> str:
-        return moment.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
+    def clock(moment: datetime, *, seconds: bool = False) -> str:
+        shape = "%d-%m-%Y %H:%M:%S WIB" if seconds else "%d-%m-%Y %H:%M WIB"
+        return moment.astimezone(WIB).strftime(shape)
