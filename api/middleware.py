@@ -73,12 +73,7 @@ class GuardMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except Exception:
-            error_id = secrets.token_hex(6)
-            log.error(
-                "unhandled error",
-                exc_info=sys.exc_info(),
-                extra={"event": "unhandled_error", "error_id": error_id},
-            )
+            error_id = log_unhandled()
             if state["status"] == 0:
                 state["status"] = 500
                 await send_json(send, 500, {"detail": "internal error", "error_id": error_id})
@@ -98,6 +93,18 @@ class GuardMiddleware:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
+
+
+def log_unhandled() -> str:
+    """Log the exception being handled (by its type and place; see api.logs) under a new id,
+    which the client may be shown; the id."""
+    error_id = secrets.token_hex(6)
+    log.error(
+        "unhandled error",
+        exc_info=sys.exc_info(),
+        extra={"event": "unhandled_error", "error_id": error_id},
+    )
+    return error_id
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -6,10 +6,6 @@ JSON or a trace) and carries the same security headers, errors included.
 
 from __future__ import annotations
 
-import logging
-import secrets
-import sys
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -31,10 +27,9 @@ from api.console.session import (
 )
 from api.console.words import LANGUAGES
 from api.errors import Refused
+from api.middleware import log_unhandled
 from api.runtime import Runtime
 from api.security import runtime_of
-
-log = logging.getLogger("lapor.console")
 
 # No inline script or style anywhere: htmx is told not to add its indicator styles (see base.html).
 CSP = "; ".join(
@@ -69,12 +64,7 @@ class ConsoleHeaders(BaseHTTPMiddleware):
         try:
             response = await call_next(request)
         except Exception:
-            error_id = secrets.token_hex(6)
-            log.error(
-                "console error",
-                exc_info=sys.exc_info(),
-                extra={"event": "unhandled_error", "error_id": error_id},
-            )
+            log_unhandled()
             response = error_page(request, 500, "error.500")
         runtime = runtime_of(request)
         for name, value in HEADERS.items():

@@ -29,12 +29,13 @@ from api.console.session import (
     start_session,
     utcnow,
 )
-from api.console.words import ANSWERS, Words
+from api.console.words import Words
 from api.errors import Refused, not_found
 from api.routes import audit as audit_routes
 from api.routes import reports as report_routes
 from api.routes import stats as stats_routes
 from api.routes.auth import check_password
+from api.runtime import Runtime
 from api.schemas import (
     REPORT_ID,
     Action,
@@ -47,6 +48,7 @@ from api.schemas import (
     TransitionCreate,
 )
 from api.security import RuntimeDep
+from flows.report import REPORT_FIELDS
 from storage import audit, officers
 from storage.agencies import get_agency, list_agencies
 from storage.lifecycle import ACTIONS
@@ -133,12 +135,12 @@ def _queue_filters(
 QueueFilters = Annotated[dict[str, Any], Depends(_queue_filters)]
 
 
-def _queue_context(
-    caller: Scope, runtime: RuntimeDep, filters: dict[str, Any], request: Request
-) -> dict[str, Any]:
+def _queue(
+    request: Request, runtime: Runtime, caller: Scope, filters: dict[str, Any], template: str
+) -> Response:
     page = report_routes.list_reports(caller, runtime, limit=QUEUE_PAGE, **filters)
     shown = {key: str(value).lower() for key, value in filters.items() if value}
-    return {
+    context = {
         "items": page.items,
         "more": page.next_cursor is not None,
         "filters": filters,
@@ -148,14 +150,14 @@ def _queue_context(
         "priorities": list(Priority),
         "rows_url": f"{_root(request)}/queue/rows",
     }
+    return render(request, template, context, officer=caller)
 
 
 @router.get("/queue")
 def queue_page(
     request: Request, runtime: RuntimeDep, caller: ConsoleOfficer, filters: QueueFilters
 ) -> Response:
-    context = _queue_context(caller, runtime, filters, request)
-    return render(request, "queue.html", context, officer=caller)
+    return _queue(request, runtime, caller, filters, "queue.html")
 
 
 @router.get("/queue/rows")
@@ -163,8 +165,7 @@ def queue_rows(
     request: Request, runtime: RuntimeDep, caller: PollingOfficer, filters: QueueFilters
 ) -> Response:
     """The queue's rows alone, polled by the page (this does not keep the session alive)."""
-    context = _queue_context(caller, runtime, filters, request)
-    return render(request, "queue_rows.html", context, officer=caller)
+    return _queue(request, runtime, caller, filters, "queue_rows.html")
 
 
 # --- one report ---------------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def report_page(
         "report": report,
         "timeline": timeline.items,
         "now": utcnow(),
-        "answers": ANSWERS,
+        "answers": REPORT_FIELDS,
         "moves": [action for action in ACTIONS if action in report.allowed_actions],
         "services": services,
         "team": team,

@@ -379,23 +379,6 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-# The reporter's answers, in the order the flow asks them (CONTRACT §4).
-ANSWERS = (
-    "reporter",
-    "victim_age",
-    "victim_gender",
-    "category",
-    "ongoing",
-    "when",
-    "province",
-    "regency",
-    "place",
-    "perpetrator",
-    "lives_with",
-    "needs",
-    "contact",
-)
-
 
 @dataclass(frozen=True)
 class Words:

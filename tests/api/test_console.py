@@ -385,3 +385,20 @@ def test_statistics_suppress_small_counts(desk: Desk, app: FastAPI, team: dict[s
     assert ">3<" not in page
     assert ">11<" not in page
     assert "&lt; 10" in page
+
+
+def test_a_failure_renders_a_calm_page_without_a_trace(
+    app: FastAPI, team: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser = console_login(app, "sari")
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret detail 0812-3456-7890")
+
+    monkeypatch.setattr("api.routes.reports.list_reports", broken)
+    page = browser.get("/console/queue")
+    assert page.status_code == 500
+    assert "Terjadi kesalahan di sisi kami" in page.text
+    assert "RuntimeError" not in page.text
+    assert "0812" not in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
