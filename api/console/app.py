@@ -70,7 +70,7 @@ class ConsoleHeaders(BaseHTTPMiddleware):
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         renewed = getattr(request.state, "renewed_session", None)
-        if renewed is not None and SESSION_COOKIE not in response.headers.get("set-cookie", ""):
+        if renewed is not None:  # (logging out clears it)
             set_cookie(response, runtime, SESSION_COOKIE, renewed)
         seed = getattr(request.state, "new_csrf_seed", None)
         if seed is not None:

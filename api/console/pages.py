@@ -216,6 +216,22 @@ def download(
     return report_routes.download_attachment(report_id, attachment_id, caller, runtime)
 
 
+@router.get("/reports/{report_id}/callback")
+def callback_page(
+    request: Request, report_id: ReportId, runtime: RuntimeDep, caller: ConsoleOfficer
+) -> Response:
+    """The callback number: for the officer holding the report only, and audited (the API's)."""
+    try:
+        callback = report_routes.read_callback(report_id, caller, runtime)
+    except Refused as exc:
+        if exc.detail == not_found().detail:
+            raise
+        problem = "err.claim_first" if exc.status_code == 409 else "err.no_callback"
+        return _redirect(request, f"/reports/{report_id}", err=problem)
+    context = {"phone": callback.phone, "report_id": report_id}
+    return render(request, "callback.html", context, officer=caller)
+
+
 def _refusal(exc: Refused) -> str:
     """A refusal of the API, as a key of the console's words."""
     if exc.extra.get("holder") is not None or "another officer" in exc.detail:

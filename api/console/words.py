@@ -164,6 +164,28 @@ STRINGS: dict[str, dict[str, str]] = {
         "admin.active": "Aktif",
         "admin.cli": "Menambah lembaga dan petugas: perintah lapor agency add dan lapor officer "
         "add.",
+        "act.auth.login": "masuk",
+        "act.auth.logout": "keluar",
+        "act.auth.failed": "gagal masuk",
+        "act.auth.locked": "gagal masuk (akun terkunci)",
+        "act.report.read": "membaca laporan",
+        "act.report.timeline": "membaca riwayat",
+        "act.report.claim": "mengambil laporan",
+        "act.report.release": "mengembalikan ke antrean",
+        "act.report.assign": "menyerahkan laporan",
+        "act.report.transition": "mengubah status",
+        "act.report.note": "menulis catatan",
+        "act.report.referral": "membuat rujukan",
+        "act.report.message": "mengirim pesan ke pelapor",
+        "act.report.attachment": "mengunduh bukti",
+        "act.report.callback": "melihat nomor telepon pelapor",
+        "act.report.escalated": "dieskalasi (kritis, belum diambil)",
+        "callback.show": "Lihat nomor untuk menelepon (tercatat di log audit)",
+        "callback.title": "Nomor yang diminta pelapor",
+        "callback.hint": "Pelapor meminta ditelepon di nomor ini. Jangan catat di tempat lain.",
+        "err.no_callback": "Pelapor tidak memberi nomor telepon.",
+        "callback.back": "Kembali ke laporan",
+        "queue.more": "Hanya {n} laporan pertama yang ditampilkan; pakai saringan untuk yang lain.",
         "yes": "ya",
         "no": "tidak",
         "priority.critical": "Kritis",
@@ -345,6 +367,29 @@ STRINGS: dict[str, dict[str, str]] = {
         "admin.active": "Active",
         "admin.cli": "To add agencies and officers: the commands lapor agency add and lapor "
         "officer add.",
+        "act.auth.login": "logged in",
+        "act.auth.logout": "logged out",
+        "act.auth.failed": "failed login",
+        "act.auth.locked": "failed login (account locked)",
+        "act.report.read": "read the report",
+        "act.report.timeline": "read the timeline",
+        "act.report.claim": "claimed the report",
+        "act.report.release": "gave it back to the queue",
+        "act.report.assign": "handed the report over",
+        "act.report.transition": "changed the status",
+        "act.report.note": "wrote a note",
+        "act.report.referral": "made a referral",
+        "act.report.message": "wrote to the reporter",
+        "act.report.attachment": "downloaded evidence",
+        "act.report.callback": "read the reporter's phone number",
+        "act.report.escalated": "escalated (critical, unclaimed)",
+        "callback.show": "Show the number to call (recorded in the audit log)",
+        "callback.title": "The number the reporter gave",
+        "callback.hint": "The reporter asked to be called on this number. Do not write it down "
+        "elsewhere.",
+        "callback.back": "Back to the report",
+        "err.no_callback": "The reporter gave no phone number.",
+        "queue.more": "Only the first {n} reports are shown; use the filters for the others.",
         "yes": "yes",
         "no": "no",
         "priority.critical": "Critical",
@@ -404,6 +449,11 @@ class Words:
         catalogue = self.flows.catalogue
         # A code the flow no longer offers is shown as stored rather than hidden.
         return catalogue.text(key, self.lang) if catalogue.has(key, self.lang) else code
+
+    def action(self, code: str) -> str:
+        """An audited action in words (an action without words is shown by its code)."""
+        key = f"act.{code}"
+        return self(key) if key in STRINGS[self.lang] else code
 
     def title(self, field: str) -> str:
         return self.flows.catalogue.text(f"title.{field}", self.lang)

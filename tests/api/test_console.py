@@ -402,3 +402,39 @@ def test_a_failure_renders_a_calm_page_without_a_trace(
     assert "RuntimeError" not in page.text
     assert "0812" not in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_evidence_downloads_through_the_audited_path(
+    desk: Desk, app: FastAPI, team: dict[str, int]
+) -> None:
+    report_id = desk.report()
+    attachment_id = desk.attachment(report_id, b"\xff\xd8photo")
+    browser = console_login(app, "sari")
+    path = f"/console/reports/{report_id}/attachments/{attachment_id}"
+    assert path in browser.get(f"/console/reports/{report_id}").text
+    got = browser.get(path)
+    assert got.content == b"\xff\xd8photo"
+    assert got.headers["content-type"] == "image/jpeg"
+    assert "attachment" in got.headers["content-disposition"]
+    assert actions(desk.database, report_id)[-1] == "report.attachment"
+    assert console_login(app, "lampung").get(path).status_code == 404
+
+
+def test_the_callback_number_is_for_the_holder_only_and_audited(
+    desk: Desk, app: FastAPI, team: dict[str, int]
+) -> None:
+    report_id = desk.report(callback="0812-9999-0000")
+    browser = console_login(app, "sari")
+    page = f"/console/reports/{report_id}"
+    callback = f"{page}/callback"
+    assert callback not in browser.get(page).text
+    early = browser.get(callback, follow_redirects=False)
+    assert early.headers["location"] == f"{page}?err=err.claim_first"
+    browser.post(f"{page}/claim", data={"csrf": csrf_of(browser, page)})
+    assert callback in browser.get(page).text
+    shown = browser.get(callback)
+    assert "0812-9999-0000" in shown.text
+    assert actions(desk.database, report_id)[-1] == "report.callback"
+    other = console_login(app, "budi").get(callback, follow_redirects=False)
+    assert other.headers["location"] == f"{page}?err=err.claim_first"
+    assert "0812-9999-0000" not in console_login(app, "budi").get(page).text
