@@ -1,15 +1,21 @@
 """Bar charts as plain SVG geometry, drawn by the server: no script and no style attribute, so
-they need nothing the Content-Security-Policy forbids."""
+they need nothing the Content-Security-Policy forbids.
+
+Each bar has its label on a line of its own above it, so the chart stays narrow and its text
+readable when a phone scales it down.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH = 640
-LABEL_WIDTH = 220
-BAR_HEIGHT = 26
-GAP = 10
-# A suppressed count is drawn as a short stub of this share of the scale, marked as hidden.
+WIDTH = 360
+LABEL_HEIGHT = 18
+BAR_HEIGHT = 18
+GAP = 12
+ROW = LABEL_HEIGHT + BAR_HEIGHT + GAP
+VALUE_ROOM = 48  # right of the longest bar, for its count
+# A suppressed count is drawn as a short grey stub, labelled as hidden.
 HIDDEN_SHARE = 0.04
 
 
@@ -17,12 +23,24 @@ HIDDEN_SHARE = 0.04
 class Bar:
     label: str
     count: int | None  # None: suppressed
-    y: int
+    y: int  # top of the label line
     width: int
 
     @property
-    def text_y(self) -> int:
-        return self.y + BAR_HEIGHT // 2 + 5
+    def label_y(self) -> int:
+        return self.y + LABEL_HEIGHT - 4
+
+    @property
+    def bar_y(self) -> int:
+        return self.y + LABEL_HEIGHT
+
+    @property
+    def value_x(self) -> int:
+        return self.width + 6
+
+    @property
+    def value_y(self) -> int:
+        return self.bar_y + BAR_HEIGHT - 4
 
 
 @dataclass(frozen=True)
@@ -30,28 +48,19 @@ class BarChart:
     bars: list[Bar]
     width: int
     height: int
-    label_width: int
     bar_height: int
 
 
 def bar_chart(values: list[tuple[str, int | None]]) -> BarChart:
     """Horizontal bars, one per value, scaled to the largest published count."""
-    scale_width = WIDTH - LABEL_WIDTH - 120
+    scale_width = WIDTH - VALUE_ROOM
     largest = max((count for _, count in values if count), default=0)
     bars = []
     for index, (label, count) in enumerate(values):
         share = count / largest if count and largest else 0.0
         if count is None:
             share = HIDDEN_SHARE
-        bars.append(
-            Bar(
-                label=label,
-                count=count,
-                y=index * (BAR_HEIGHT + GAP),
-                width=round(share * scale_width),
-            )
-        )
-    height = max(len(values) * (BAR_HEIGHT + GAP), BAR_HEIGHT)
+        bars.append(Bar(label=label, count=count, y=index * ROW, width=round(share * scale_width)))
     return BarChart(
-        bars=bars, width=WIDTH, height=height, label_width=LABEL_WIDTH, bar_height=BAR_HEIGHT
+        bars=bars, width=WIDTH, height=max(len(values) * ROW, ROW), bar_height=BAR_HEIGHT
     )
