@@ -61,12 +61,17 @@ class ConsoleHeaders(BaseHTTPMiddleware):
     error logged by an id) instead of a trace."""
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        # Before the call: routing inside rewrites the scope's root path.
+        static = request.url.path.startswith(f"{request.scope.get('root_path', '')}/static/")
         try:
             response = await call_next(request)
         except Exception:
             log_unhandled()
             response = error_page(request, 500, "error.500")
         runtime = runtime_of(request)
+        if static:
+            # The style sheet and htmx hold nothing private: kept, but checked (ETag) each time.
+            response.headers.setdefault("Cache-Control", "no-cache")
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         renewed = getattr(request.state, "renewed_session", None)

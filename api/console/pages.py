@@ -29,7 +29,7 @@ from api.console.session import (
     start_session,
     utcnow,
 )
-from api.console.words import Words
+from api.console.words import STRINGS, Words
 from api.errors import Refused, not_found
 from api.routes import audit as audit_routes
 from api.routes import reports as report_routes
@@ -54,6 +54,8 @@ from storage.lifecycle import ACTIONS
 from storage.models import Priority, ReportStatus, Role
 from storage.triage import CONSENT_FOR_SERVICE, Scope
 
+# Form fields are checked by the API's own request models (a refusal is a message on the page);
+# the body limit bounds their size.
 router = APIRouter(dependencies=[Depends(check_csrf)])
 
 ReportId = Annotated[str, Path(pattern=REPORT_ID)]
@@ -92,8 +94,8 @@ def login_page(request: Request) -> Response:
 def log_in(
     request: Request,
     runtime: RuntimeDep,
-    username: Annotated[str, Form(max_length=200)] = "",
-    password: Annotated[str, Form(max_length=1000)] = "",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
 ) -> Response:
     now = utcnow()
     officer = check_password(username, password, runtime, now)
@@ -198,10 +200,16 @@ def report_page(
         "moves": [action for action in ACTIONS if action in report.allowed_actions],
         "services": services,
         "team": team,
-        "ok": request.query_params.get("ok"),
-        "err": request.query_params.get("err"),
+        "ok": _notice(request, "ok"),
+        "err": _notice(request, "err"),
     }
     return render(request, "report.html", context, officer=caller)
+
+
+def _notice(request: Request, kind: str) -> str | None:
+    """How the last action went, named in the redirect's query (only a known message shows)."""
+    key = request.query_params.get(kind, "")
+    return key if key.startswith(f"{kind}.") and key in STRINGS["id"] else None
 
 
 @router.get("/reports/{report_id}/attachments/{attachment_id}")
@@ -267,8 +275,8 @@ def move(
     runtime: RuntimeDep,
     caller: ConsoleOfficer,
     *,
-    action: Annotated[str, Form(max_length=20)] = "",
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    action: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
 ) -> Response:
     def carry_out() -> object:
         body = TransitionCreate.model_validate({"action": action, "reason": reason or None})
@@ -283,7 +291,7 @@ def note(
     report_id: ReportId,
     runtime: RuntimeDep,
     caller: ConsoleOfficer,
-    text: Annotated[str, Form(max_length=10000)] = "",
+    text: Annotated[str, Form()] = "",
 ) -> Response:
     return _act(
         request,
@@ -300,9 +308,9 @@ def refer(
     runtime: RuntimeDep,
     caller: ConsoleOfficer,
     *,
-    service: Annotated[str, Form(max_length=20)] = "",
-    organisation: Annotated[str, Form(max_length=1000)] = "",
-    note: Annotated[str, Form(max_length=5000)] = "",
+    service: Annotated[str, Form()] = "",
+    organisation: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
     def carry_out() -> object:
         body = ReferralCreate.model_validate(
@@ -319,7 +327,7 @@ def message(
     report_id: ReportId,
     runtime: RuntimeDep,
     caller: ConsoleOfficer,
-    text: Annotated[str, Form(max_length=5000)] = "",
+    text: Annotated[str, Form()] = "",
 ) -> Response:
     sent: list[bool] = []
 
@@ -341,7 +349,7 @@ def assign(
     report_id: ReportId,
     runtime: RuntimeDep,
     caller: ConsoleSupervisor,
-    officer: Annotated[str, Form(max_length=64)] = "",
+    officer: Annotated[str, Form()] = "",
 ) -> Response:
     return _act(
         request,

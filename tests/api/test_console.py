@@ -197,6 +197,9 @@ def test_console_pages_carry_a_strict_content_security_policy(
         assert " style=" not in response.text, path
         assert "<style" not in response.text, path
         assert "hx-on" not in response.text
+    script = browser.get("/console/static/htmx.min.js")
+    assert script.status_code == 200
+    assert script.headers["cache-control"] == "no-cache"  # nothing private: may be kept
 
 
 def test_an_idle_session_expires(desk: Desk, app: FastAPI, team: dict[str, int]) -> None:
@@ -438,3 +441,25 @@ def test_the_callback_number_is_for_the_holder_only_and_audited(
     other = console_login(app, "budi").get(callback, follow_redirects=False)
     assert other.headers["location"] == f"{page}?err=err.claim_first"
     assert "0812-9999-0000" not in console_login(app, "budi").get(page).text
+
+
+def test_a_form_too_long_for_the_api_gets_a_message_not_an_error(
+    desk: Desk, app: FastAPI, team: dict[str, int]
+) -> None:
+    report_id = desk.report()
+    browser = console_login(app, "sari")
+    base = f"/console/reports/{report_id}"
+    token = csrf_of(browser, base)
+    browser.post(f"{base}/claim", data={"csrf": token})
+    long = browser.post(
+        f"{base}/notes", data={"csrf": token, "text": "x" * 5001}, follow_redirects=False
+    )
+    assert long.headers["location"] == f"{base}?err=err.invalid"
+    odd = browser.post(
+        f"{base}/move", data={"csrf": token, "action": "vanish"}, follow_redirects=False
+    )
+    assert odd.headers["location"] == f"{base}?err=err.invalid"
+    assert "Isian belum lengkap" in browser.get(f"{base}?err=err.invalid").text
+    crafted = browser.get(f"{base}?err=error.500&ok=nonsense")
+    assert crafted.status_code == 200
+    assert "Terjadi kesalahan" not in crafted.text

@@ -152,6 +152,12 @@ def test_an_officer_takes_a_whatsapp_report_from_the_live_queue_to_the_reporter(
             row = officer.page.get_by_role("link", name=reference)
             expect(row).to_be_visible(timeout=WAIT_MS)
             assert officer.page.evaluate("window.stillTheSamePage") is True
+            # The keyboard keeps its place across a refresh of the rows (marked, to see it
+            # replaced).
+            row.focus()
+            officer.page.evaluate("document.getElementById('queue-rows').dataset.old = 'yes'")
+            expect(officer.page.locator("#queue-rows[data-old]")).to_have_count(0, timeout=WAIT_MS)
+            expect(row).to_be_focused()
             expect(officer.page.locator("#queue-rows")).to_contain_text("Mesuji")
             officer.shoot("queue")
 
