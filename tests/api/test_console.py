@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from api.console.session import CSRF_COOKIE, SESSION_COOKIE, session_token, utcnow
+from api.console.words import STRINGS
 from api.main import create_app
 from storage.crypto import Keys
 from storage.db import Database
@@ -463,3 +464,19 @@ def test_a_form_too_long_for_the_api_gets_a_message_not_an_error(
     crafted = browser.get(f"{base}?err=error.500&ok=nonsense")
     assert crafted.status_code == 200
     assert "Terjadi kesalahan" not in crafted.text
+
+
+def test_every_console_word_exists_in_both_languages() -> None:
+    indonesian, english = set(STRINGS["id"]), set(STRINGS["en"])
+    assert indonesian == english
+    # And every key a template or page names is one of them.
+    console = Path(__file__).resolve().parents[2] / "api" / "console"
+    named: set[str] = set()
+    for source in [*console.glob("templates/*.html"), console / "pages.py"]:
+        named |= set(re.findall(r"""\bt\(\s*["']([a-z_.0-9]+)["']""", source.read_text()))
+        named |= set(re.findall(r"""["']((?:ok|err)\.[a-z_]+)["']""", source.read_text()))
+    # ``t("status." ~ report.status)`` names a family of keys by its prefix.
+    families = {key for key in named if key.endswith(".")}
+    assert families
+    assert named - families <= indonesian, named - families - indonesian
+    assert all(any(key.startswith(family) for key in indonesian) for family in families)
