@@ -231,6 +231,11 @@ def test_an_officer_takes_a_whatsapp_report_from_the_live_queue_to_the_reporter(
             breaches = supervisor.page.locator("section", has_text="Lewat batas klaim")
             expect(breaches.locator("tr.is-overdue")).to_have_count(26)
             supervisor.shoot("team")
+            # A session gone (here: its cookie) sends an open queue to the login by itself.
+            supervisor.open("/console/queue")
+            supervisor.context.clear_cookies()
+            expect(supervisor.page.get_by_text("Sesi berakhir")).to_be_visible(timeout=WAIT_MS)
+            assert supervisor.page.url.endswith("/console/login?expired=1")
             assert supervisor.problems == []
             supervisor.close()
 
