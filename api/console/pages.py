@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from api.console import charts
@@ -41,6 +42,7 @@ from api.schemas import (
     AssignmentCreate,
     Dimension,
     MessageCreate,
+    MessageSent,
     NoteCreate,
     ReferralCreate,
     Service,
@@ -255,127 +257,108 @@ def _refusal(exc: Refused) -> str:
     return "err.not_now"
 
 
-def _act(request: Request, report_id: str, action: Callable[[], object], ok: str) -> Response:
-    """Carry out an API action and come back to the report with a message saying how it went."""
-    try:
-        action()
-    except Refused as exc:
-        if exc.status_code == 404 and exc.detail == not_found().detail:
-            raise  # another agency's report: the same 404 page as for reading it
-        return _redirect(request, f"/reports/{report_id}", err=_refusal(exc))
-    except ValidationError:
-        return _redirect(request, f"/reports/{report_id}", err="err.invalid")
-    return _redirect(request, f"/reports/{report_id}", ok=ok)
+@dataclass(frozen=True)
+class Case:
+    """The report a form acts on and who acts: what the API's functions take."""
+
+    request: Request
+    report_id: str
+    runtime: Runtime
+    caller: Scope
+
+    def act(
+        self,
+        carry_out: Callable[..., Any],
+        ok: str | Callable[[Any], str],
+        body: type[BaseModel] | None = None,
+        /,
+        **fields: str | None,
+    ) -> Response:
+        """The API's function ``carry_out`` (with ``fields`` as its ``body`` model, if it takes
+        one); back to the report with a message saying how it went."""
+        back = f"/reports/{self.report_id}"
+        try:
+            if body is None:
+                result = carry_out(self.report_id, self.caller, self.runtime)
+            else:
+                payload = body.model_validate(fields)
+                result = carry_out(self.report_id, payload, self.caller, self.runtime)
+        except Refused as exc:
+            if exc.status_code == 404 and exc.detail == not_found().detail:
+                raise  # another agency's report: the same 404 page as for reading it
+            return _redirect(self.request, back, err=_refusal(exc))
+        except ValidationError:
+            return _redirect(self.request, back, err="err.invalid")
+        return _redirect(self.request, back, ok=ok if isinstance(ok, str) else ok(result))
+
+
+def _case(
+    request: Request, report_id: ReportId, runtime: RuntimeDep, caller: ConsoleOfficer
+) -> Case:
+    return Case(request, report_id, runtime, caller)
+
+
+def _supervised_case(
+    request: Request, report_id: ReportId, runtime: RuntimeDep, caller: ConsoleSupervisor
+) -> Case:
+    # The API checks the role in a dependency, which calling its function directly does not run.
+    return Case(request, report_id, runtime, caller)
+
+
+CaseDep = Annotated[Case, Depends(_case)]
+SupervisedCaseDep = Annotated[Case, Depends(_supervised_case)]
+# A field left blank arrives empty; the API's models judge what is sent.
+FormText = Annotated[str, Form()]
 
 
 @router.post("/reports/{report_id}/move")
-def move(
-    request: Request,
-    report_id: ReportId,
-    runtime: RuntimeDep,
-    caller: ConsoleOfficer,
-    *,
-    action: Annotated[str, Form()] = "",
-    reason: Annotated[str, Form()] = "",
-) -> Response:
-    def carry_out() -> object:
-        body = TransitionCreate.model_validate({"action": action, "reason": reason or None})
-        return report_routes.move_report(report_id, body, caller, runtime)
-
-    return _act(request, report_id, carry_out, "ok.move")
+def move(case: CaseDep, action: FormText = "", reason: FormText = "") -> Response:
+    return case.act(
+        report_routes.move_report, "ok.move", TransitionCreate, action=action, reason=reason or None
+    )
 
 
 @router.post("/reports/{report_id}/notes")
-def note(
-    request: Request,
-    report_id: ReportId,
-    runtime: RuntimeDep,
-    caller: ConsoleOfficer,
-    text: Annotated[str, Form()] = "",
-) -> Response:
-    return _act(
-        request,
-        report_id,
-        lambda: report_routes.add_note(report_id, NoteCreate(text=text), caller, runtime),
-        "ok.note",
-    )
+def note(case: CaseDep, text: FormText = "") -> Response:
+    return case.act(report_routes.add_note, "ok.note", NoteCreate, text=text)
 
 
 @router.post("/reports/{report_id}/referrals")
 def refer(
-    request: Request,
-    report_id: ReportId,
-    runtime: RuntimeDep,
-    caller: ConsoleOfficer,
-    *,
-    service: Annotated[str, Form()] = "",
-    organisation: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    case: CaseDep, service: FormText = "", organisation: FormText = "", note: FormText = ""
 ) -> Response:
-    def carry_out() -> object:
-        body = ReferralCreate.model_validate(
-            {"service": service, "organisation": organisation, "note": note or None}
-        )
-        return report_routes.refer_report(report_id, body, caller, runtime)
-
-    return _act(request, report_id, carry_out, "ok.referral")
-
-
-@router.post("/reports/{report_id}/messages")
-def message(
-    request: Request,
-    report_id: ReportId,
-    runtime: RuntimeDep,
-    caller: ConsoleOfficer,
-    text: Annotated[str, Form()] = "",
-) -> Response:
-    sent: list[bool] = []
-
-    def carry_out() -> object:
-        body = MessageCreate(text=text)
-        result = report_routes.message_reporter(report_id, body, caller, runtime)
-        sent.append(result.pushed)
-        return result
-
-    response = _act(request, report_id, carry_out, "ok.message_pushed")
-    if sent and not sent[0]:
-        return _redirect(request, f"/reports/{report_id}", ok="ok.message_waiting")
-    return response
-
-
-@router.post("/reports/{report_id}/assign")
-def assign(
-    request: Request,
-    report_id: ReportId,
-    runtime: RuntimeDep,
-    caller: ConsoleSupervisor,
-    officer: Annotated[str, Form()] = "",
-) -> Response:
-    return _act(
-        request,
-        report_id,
-        lambda: report_routes.assign_report(
-            report_id, AssignmentCreate(officer=officer), caller, runtime
-        ),
-        "ok.assign",
+    return case.act(
+        report_routes.refer_report,
+        "ok.referral",
+        ReferralCreate,
+        service=service,
+        organisation=organisation,
+        note=note or None,
     )
 
 
-# Claiming and giving back: the same form, the API's function by the last word of the path. Last
-# among the report routes, since its path would also match theirs.
+def _message_sent(sent: MessageSent) -> str:
+    return "ok.message_pushed" if sent.pushed else "ok.message_waiting"
+
+
+@router.post("/reports/{report_id}/messages")
+def message(case: CaseDep, text: FormText = "") -> Response:
+    return case.act(report_routes.message_reporter, _message_sent, MessageCreate, text=text)
+
+
+@router.post("/reports/{report_id}/assign")
+def assign(case: SupervisedCaseDep, officer: FormText = "") -> Response:
+    return case.act(report_routes.assign_report, "ok.assign", AssignmentCreate, officer=officer)
+
+
+# Claiming and giving back: the API's function by the last word of the path. Last among the
+# report routes, since its path would also match theirs.
 HOLDING = {"claim": report_routes.claim_report, "release": report_routes.release_report}
 
 
 @router.post("/reports/{report_id}/{verb}")
-def hold(
-    request: Request,
-    report_id: ReportId,
-    verb: Annotated[Literal["claim", "release"], Path()],
-    runtime: RuntimeDep,
-    caller: ConsoleOfficer,
-) -> Response:
-    carry_out = HOLDING[verb]
-    return _act(request, report_id, lambda: carry_out(report_id, caller, runtime), f"ok.{verb}")
+def hold(case: CaseDep, verb: Annotated[Literal["claim", "release"], Path()]) -> Response:
+    return case.act(HOLDING[verb], f"ok.{verb}")
 
 
 # --- supervisors and admins ---------------------------------------------------------------------

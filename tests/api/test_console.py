@@ -345,9 +345,18 @@ def test_console_actions_are_the_apis_with_its_audit(
 
 
 def test_supervisor_pages_refuse_officers(desk: Desk, app: FastAPI, team: dict[str, int]) -> None:
+    report_id = desk.report()
     browser = console_login(app, "sari")
     for path in ("/console/audit", "/console/team", "/console/admin"):
         assert browser.get(path).status_code == 403
+    # Handing a report over is the supervisors' (the API checks it in a dependency, the console
+    # in its own).
+    token = csrf_of(browser, "/console/queue")
+    handed = browser.post(
+        f"/console/reports/{report_id}/assign", data={"csrf": token, "officer": "sari"}
+    )
+    assert handed.status_code == 403
+    assert "report.assign" not in actions(desk.database, report_id)
     boss = console_login(app, "kepala")
     assert boss.get("/console/audit").status_code == 200
     assert boss.get("/console/team").status_code == 200
