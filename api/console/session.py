@@ -60,15 +60,19 @@ def session_token(officer_id: int, runtime: Runtime, now: datetime) -> str:
     return token
 
 
-def set_cookie(response: Response, runtime: Runtime, name: str, value: str, **extra: int) -> None:
+def set_cookie(
+    response: Response, runtime: Runtime, name: str, value: str, *, max_age: int | None = None
+) -> None:
+    """A console cookie: never read by scripts, never sent from another site, only over HTTPS
+    in production. Without ``max_age`` it ends with the browser."""
     response.set_cookie(
         name,
         value,
+        max_age=max_age,
         path="/console",
         httponly=True,
         samesite="strict",
         secure=runtime.settings.is_production,
-        **extra,  # type: ignore[arg-type]
     )
 
 
