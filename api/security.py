@@ -7,7 +7,7 @@ account or a changed role takes effect at once, not when the token expires.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
@@ -51,11 +51,13 @@ def issue_token(
     *,
     lifetime: timedelta | None = None,
     audience: str | None = None,
+    started: datetime | None = None,
 ) -> tuple[str, int]:
     """A token for the officer and its lifetime in seconds (by default an API access token).
 
     The console's session cookie is a token with ``audience`` ``console``: PyJWT refuses a token
     with an audience where none is expected and vice versa, so neither kind opens the other door.
+    ``started`` (the ``auth_time`` claim) is when the officer logged in, kept across renewals.
     """
     lifetime = lifetime or timedelta(minutes=runtime.settings.access_token_minutes)
     claims: dict[str, str | int] = {
@@ -66,14 +68,18 @@ def issue_token(
     }
     if audience is not None:
         claims["aud"] = audience
+    if started is not None:
+        claims["auth_time"] = int(started.timestamp())
     token = jwt.encode(claims, runtime.crypto.token_key, algorithm=ALGORITHM)
     return token, int(lifetime.total_seconds())
 
 
-def officer_of_token(token: str, runtime: Runtime, *, audience: str | None = None) -> Scope | None:
-    """The active officer a valid, unexpired token names; None for anything else."""
+def claims_of(
+    token: str, runtime: Runtime, *, audience: str | None = None
+) -> dict[str, Any] | None:
+    """The claims of a valid, unexpired token naming an officer by id; None for anything else."""
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             runtime.crypto.token_key,
             algorithms=[ALGORITHM],
@@ -81,10 +87,15 @@ def officer_of_token(token: str, runtime: Runtime, *, audience: str | None = Non
             audience=audience,
             options={"require": ["sub", "exp", "iat", "iss"]},
         )
-        officer_id = int(claims["sub"])
-    except (jwt.PyJWTError, ValueError):
+    except jwt.PyJWTError:
         return None
-    return scope_of(officer_id, runtime)
+    return claims if str(claims["sub"]).isdecimal() else None
+
+
+def officer_of_token(token: str, runtime: Runtime, *, audience: str | None = None) -> Scope | None:
+    """The active officer a valid, unexpired token names; None for anything else."""
+    claims = claims_of(token, runtime, audience=audience)
+    return scope_of(int(claims["sub"]), runtime) if claims is not None else None
 
 
 def scope_of(officer_id: int, runtime: Runtime) -> Scope | None:

@@ -3,7 +3,8 @@
 The session is a signed cookie: a token from :func:`api.security.issue_token` with the audience
 ``console`` and a lifetime of the idle limit, issued again on every page an officer opens. So a
 session ends after ``LAPOR_CONSOLE_IDLE_MINUTES`` without activity; the queue's polling does not
-count as activity (a page left open would otherwise never expire). Nothing is stored server-side.
+count as activity (a page left open would otherwise never expire). Whatever the activity, it
+ends ``LAPOR_CONSOLE_SESSION_HOURS`` after the login. Nothing is stored server-side.
 
 Every form carries a CSRF token: an HMAC, under the token key, of a random value kept in its own
 cookie. A forged form cannot read the cookie, and a cookie planted from elsewhere cannot be
@@ -22,7 +23,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from api.runtime import Runtime
-from api.security import RuntimeDep, issue_token, officer_of_token
+from api.security import RuntimeDep, claims_of, issue_token, scope_of
 from storage.models import Role
 from storage.triage import Scope
 
@@ -53,9 +54,18 @@ def idle_limit(runtime: Runtime) -> timedelta:
     return timedelta(minutes=runtime.settings.console_idle_minutes)
 
 
-def session_token(officer_id: int, runtime: Runtime, now: datetime) -> str:
+def session_token(
+    officer_id: int, runtime: Runtime, now: datetime, *, started: datetime | None = None
+) -> str:
+    """A session cookie's value: valid for the idle limit from ``now``, for a session that
+    began at ``started`` (by default now: a login)."""
     token, _ = issue_token(
-        officer_id, runtime, now, lifetime=idle_limit(runtime), audience=AUDIENCE
+        officer_id,
+        runtime,
+        now,
+        lifetime=idle_limit(runtime),
+        audience=AUDIENCE,
+        started=started or now,
     )
     return token
 
@@ -91,13 +101,22 @@ def end_session(response: Response, runtime: Runtime) -> None:
 
 
 def _officer(request: Request, runtime: Runtime, *, renew: bool) -> Scope:
+    now = utcnow()
     token = request.cookies.get(SESSION_COOKIE)
-    scope = officer_of_token(token, runtime, audience=AUDIENCE) if token else None
+    claims = claims_of(token, runtime, audience=AUDIENCE) if token else None
+    started = claims.get("auth_time") if claims is not None else None
+    # However active, a session ends this long after its login (a copied cookie too).
+    oldest = now - timedelta(hours=runtime.settings.console_session_hours)
+    if claims is None or not isinstance(started, int) or started < oldest.timestamp():
+        raise LoggedOut
+    scope = scope_of(int(claims["sub"]), runtime)
     if scope is None:
         raise LoggedOut
     if renew:
         # The console's header middleware puts the fresh cookie on whatever the page answers.
-        request.state.renewed_session = session_token(scope.officer_id, runtime, utcnow())
+        request.state.renewed_session = session_token(
+            scope.officer_id, runtime, now, started=datetime.fromtimestamp(started, UTC)
+        )
     return scope
 
 

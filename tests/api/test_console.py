@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from api.console.session import CSRF_COOKIE, SESSION_COOKIE, session_token, utcnow
 from api.console.words import STRINGS
 from api.main import create_app
+from api.security import claims_of
 from storage.crypto import Keys
 from storage.db import Database
 from storage.models import AuditEvent, Priority, Report, ReportStatus, Role
@@ -224,6 +225,31 @@ def test_an_idle_session_expires(desk: Desk, app: FastAPI, team: dict[str, int])
     assert renewed.startswith(SESSION_COOKIE)  # activity renews the idle limit
     # Polling is not activity: a page left open does not keep the session alive.
     assert SESSION_COOKIE not in browser.get("/console/queue/rows").headers.get("set-cookie", "")
+
+
+def test_a_session_ends_some_hours_after_login_however_active(
+    desk: Desk, app: FastAPI, team: dict[str, int]
+) -> None:
+    runtime = desk.runtime
+    hours = runtime.settings.console_session_hours
+    browser = TestClient(app)
+    now = utcnow()
+    over = session_token(
+        team["sari"], runtime, now, started=now - timedelta(hours=hours, minutes=1)
+    )
+    browser.cookies.set(SESSION_COOKIE, over, path="/console")
+    assert browser.get("/console/queue", follow_redirects=False).status_code == 303
+    started = now - timedelta(hours=hours - 1)
+    within = session_token(team["sari"], runtime, now - timedelta(minutes=5), started=started)
+    browser.cookies.set(SESSION_COOKIE, within, path="/console")
+    page = browser.get("/console/queue", follow_redirects=False)
+    assert page.status_code == 200
+    renewed = page.cookies.get(SESSION_COOKIE)
+    assert renewed is not None
+    assert renewed != within
+    claims = claims_of(renewed, runtime, audience="console")
+    assert claims is not None
+    assert claims["auth_time"] == int(started.timestamp())  # renewing keeps the login time
 
 
 def test_an_api_token_does_not_open_the_console_nor_a_session_the_api(
