@@ -120,7 +120,7 @@ def serve(
         upgrade(settings.database_url)
         if demo:
             _seed_demo(settings)
-            typer.echo(f"Serving on http://{host}:{port}")
+            typer.echo(f"Serving on http://{host}:{port} (officers' console: /console)")
     if workers > 1:
         _prepare_multiprocess_metrics(settings)
     log.info("serving", extra={"event": "serving", "host": host, "port": port, "workers": workers})

@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.ext import Application, TypeHandler
 
 import bot.metrics  # noqa: F401  (registers the counters before the first scrape)
+from api.console.app import create_console
 from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
@@ -31,6 +32,7 @@ from storage.db import Database
 log = logging.getLogger("lapor.app")
 
 API_PREFIX = "/api/v1"
+CONSOLE_PREFIX = "/console"
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(webhooks.router)
     for module in (auth, reports, stats, audit):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.mount(CONSOLE_PREFIX, create_console(runtime))
     return app
 
 

@@ -78,12 +78,7 @@ class GuardMiddleware:
             # the delivery again. Not an error of ours; 499 as proxies log it.
             state["status"] = state["status"] or 499
         except Exception:
-            error_id = secrets.token_hex(6)
-            log.error(
-                "unhandled error",
-                exc_info=sys.exc_info(),
-                extra={"event": "unhandled_error", "error_id": error_id},
-            )
+            error_id = log_unhandled()
             if state["status"] == 0:
                 state["status"] = 500
                 await send_json(send, 500, {"detail": "internal error", "error_id": error_id})
@@ -103,6 +98,18 @@ class GuardMiddleware:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
+
+
+def log_unhandled() -> str:
+    """Log the exception being handled (by its type and place; see api.logs) under a new id,
+    which the client may be shown; the id."""
+    error_id = secrets.token_hex(6)
+    log.error(
+        "unhandled error",
+        exc_info=sys.exc_info(),
+        extra={"event": "unhandled_error", "error_id": error_id},
+    )
+    return error_id
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -7,7 +7,7 @@ account or a changed role takes effect at once, not when the token expires.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
@@ -44,33 +44,62 @@ def runtime_of(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
-def issue_token(officer: Officer, runtime: Runtime, now: datetime) -> tuple[str, int]:
-    """An access token for ``officer`` and its lifetime in seconds."""
-    lifetime = timedelta(minutes=runtime.settings.access_token_minutes)
-    claims = {
-        "sub": str(officer.id),
+def issue_token(
+    officer_id: int | None,
+    runtime: Runtime,
+    now: datetime,
+    *,
+    lifetime: timedelta | None = None,
+    audience: str | None = None,
+    started: datetime | None = None,
+) -> tuple[str, int]:
+    """A token for the officer and its lifetime in seconds (by default an API access token).
+
+    The console's session cookie is a token with ``audience`` ``console``: PyJWT refuses a token
+    with an audience where none is expected and vice versa, so neither kind opens the other door.
+    ``started`` (the ``auth_time`` claim) is when the officer logged in, kept across renewals.
+    """
+    lifetime = lifetime or timedelta(minutes=runtime.settings.access_token_minutes)
+    claims: dict[str, str | int] = {
+        "sub": str(officer_id),
         "iss": ISSUER,
         "iat": int(now.timestamp()),
         "exp": int((now + lifetime).timestamp()),
     }
+    if audience is not None:
+        claims["aud"] = audience
+    if started is not None:
+        claims["auth_time"] = int(started.timestamp())
     token = jwt.encode(claims, runtime.crypto.token_key, algorithm=ALGORITHM)
     return token, int(lifetime.total_seconds())
 
 
-def current_officer(runtime: RuntimeDep, token: Annotated[str | None, Depends(_bearer)]) -> Scope:
-    if not token:
-        raise UNAUTHENTICATED
+def claims_of(
+    token: str, runtime: Runtime, *, audience: str | None = None
+) -> dict[str, Any] | None:
+    """The claims of a valid, unexpired token naming an officer by id; None for anything else."""
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             runtime.crypto.token_key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
+            audience=audience,
             options={"require": ["sub", "exp", "iat", "iss"]},
         )
-        officer_id = int(claims["sub"])
-    except (jwt.PyJWTError, ValueError):
-        raise UNAUTHENTICATED from None
+    except jwt.PyJWTError:
+        return None
+    return claims if str(claims["sub"]).isdecimal() else None
+
+
+def officer_of_token(token: str, runtime: Runtime, *, audience: str | None = None) -> Scope | None:
+    """The active officer a valid, unexpired token names; None for anything else."""
+    claims = claims_of(token, runtime, audience=audience)
+    return scope_of(int(claims["sub"]), runtime) if claims is not None else None
+
+
+def scope_of(officer_id: int, runtime: Runtime) -> Scope | None:
+    """What the officer may see, loaded afresh (a deactivated account counts at once)."""
     with runtime.database.unit() as session:
         found = session.exec(
             select(Officer, Agency.national)
@@ -78,7 +107,7 @@ def current_officer(runtime: RuntimeDep, token: Annotated[str | None, Depends(_b
             .where(Officer.id == officer_id)
         ).first()
     if found is None or not found[0].active:
-        raise UNAUTHENTICATED
+        return None
     officer, national = found
     assert officer.id is not None
     return Scope(
@@ -88,6 +117,13 @@ def current_officer(runtime: RuntimeDep, token: Annotated[str | None, Depends(_b
         national=national,
         username=officer.username,
     )
+
+
+def current_officer(runtime: RuntimeDep, token: Annotated[str | None, Depends(_bearer)]) -> Scope:
+    scope = officer_of_token(token, runtime) if token else None
+    if scope is None:
+        raise UNAUTHENTICATED
+    return scope
 
 
 CurrentOfficer = Annotated[Scope, Depends(current_officer)]

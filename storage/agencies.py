@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models import Agency, AgencyRegion
 
@@ -43,3 +43,12 @@ def create_agency(
 
 def get_agency(code: str, *, session: Session) -> Agency | None:
     return session.exec(select(Agency).where(Agency.code == code.strip().upper())).first()
+
+
+def list_agencies(*, session: Session) -> list[tuple[Agency, list[str]]]:
+    """Every agency by code, with the region codes it covers."""
+    agencies = session.exec(select(Agency).order_by(col(Agency.code))).all()
+    regions: dict[int, list[str]] = {}
+    for row in session.exec(select(AgencyRegion).order_by(col(AgencyRegion.region_code))).all():
+        regions.setdefault(row.agency_id, []).append(row.region_code)
+    return [(agency, regions.get(agency.id or 0, [])) for agency in agencies]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage import audit, ratelimit
 from storage.models import Agency, Officer, Role
@@ -111,3 +111,11 @@ def log_in(
         session=session,
     )
     return None
+
+
+def list_officers(*, agency_id: int | None, session: Session) -> list[Officer]:
+    """Officers by username: of one agency, or (``None``) all of them."""
+    statement = select(Officer).order_by(col(Officer.username))
+    if agency_id is not None:
+        statement = statement.where(Officer.agency_id == agency_id)
+    return list(session.exec(statement).all())

@@ -18,7 +18,7 @@ from storage.agencies import create_agency
 from storage.crypto import Keys
 from storage.db import Database
 from storage.masking import mask_pii
-from storage.models import Officer, Priority, Role
+from storage.models import Attachment, AttachmentContent, Officer, Priority, Role
 from storage.officers import hash_password
 from storage.reports import NewReport, create_report
 from tests.support import Phone
@@ -134,6 +134,23 @@ class Desk:
                 session=session,
             )
             return report.id
+
+    def attachment(self, report_id: str, content: bytes = b"JPEG") -> str:
+        """A stored evidence photo on the report; its id."""
+        cipher = self.runtime.crypto.cipher
+        with self.database.unit() as session:
+            attachment = Attachment(
+                report_id=report_id,
+                kind="photo",
+                content_type="image/jpeg",
+                size=len(content),
+                sha256="0" * 64,
+            )
+            session.add(attachment)
+            session.flush()
+            data = cipher.encrypt(content)
+            session.add(AttachmentContent(attachment_id=attachment.id, data=data))
+            return attachment.id
 
     def phone(self, identity: str) -> Phone:
         return Phone(self.runtime.inbox, identity)

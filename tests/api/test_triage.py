@@ -12,8 +12,6 @@ from sqlmodel import select
 from api.security import ALGORITHM, ISSUER
 from bot.messages import OutboundMessage
 from storage.models import (
-    Attachment,
-    AttachmentContent,
     AuditEvent,
     Channel,
     Officer,
@@ -509,15 +507,7 @@ def test_statistics_suppress_small_counts_and_what_would_give_them_away(team: De
 
 def test_an_evidence_file_is_downloaded_by_the_agency_only_and_audited(team: Desk) -> None:
     report_id = team.report()
-    cipher = team.runtime.crypto.cipher
-    with team.database.unit() as session:
-        attachment = Attachment(
-            report_id=report_id, kind="photo", content_type="image/jpeg", size=4, sha256="0" * 64
-        )
-        session.add(attachment)
-        session.flush()
-        session.add(AttachmentContent(attachment_id=attachment.id, data=cipher.encrypt(b"JPEG")))
-        attachment_id = attachment.id
+    attachment_id = team.attachment(report_id)
     sari = team.login("sari")
     listed = team.client.get(f"/api/v1/reports/{report_id}", headers=sari).json()["attachments"]
     assert listed == [{"id": attachment_id, "kind": "photo", "size": 4, "sha256": "0" * 64}]
