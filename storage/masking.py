@@ -27,7 +27,7 @@ SHORTEST_NUMBER = 9  # 0 + area code + the shortest subscriber number
 # Groups of digits joined by one separator (a space, or a dot or dash with optional spaces
 # around it) and parentheses, not glued to other digits or letters.
 _NUMBER_RUN = re.compile(
-    r"(?<![\w+])(?:\+\s?)?\(?\d+(?:\)?(?: ?[.\-] ?| )?\(?\d+)*\)?(?![\w])", re.ASCII
+    r"(?<![\w+])(?:\+ ?)?\(?\d+(?:\)?(?: ?[.\-] ?| )?\(?\d+)*\)?(?![\w])", re.ASCII
 )
 _DIGITS = re.compile(r"\d+", re.ASCII)
 _EMAIL = re.compile(
@@ -119,7 +119,8 @@ def _classify(groups: list[str], *, plus: bool) -> str | None:
     # "+62…" is a phone even when its digits happen to have an NIK's structure; an NIK is
     # written whole or in up to five groups (31.74.09.651288.0002), while a date and a time
     # range can add up to 16 digits in seven (16.12.2016 10.05 - 11.05).
-    if not plus and len(groups) <= NIK_GROUPS and is_nik("".join(groups)):
+    digits = "".join(groups)
+    if not (plus and digits.startswith("62")) and len(groups) <= NIK_GROUPS and is_nik(digits):
         return "nik"
     return "phone" if _is_phone(groups, plus=plus) else None
 

@@ -94,6 +94,8 @@ def test_every_regency_that_exists_is_accepted_in_an_nik() -> None:
         ("16.12.2016 10.05 - 11.05", "16.12.2016 10.05 - 11.05"),
         ("8-6-2020 11.15-12.00", "8-6-2020 11.15-12.00"),
         ("kartu 5210 0812 3456 7890", "kartu 5210 0812 3456 7890"),
+        # Found by the fuzz tests: a stray plus made an NIK read as a (failed) phone.
+        ("+ 1871014501900001", "[NIK]"),
     ],
 )
 def test_numbers_next_to_each_other_are_read_apart(text: str, masked: str) -> None:
