@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     sla_high_minutes: int = Field(default=120, gt=0)
     sla_normal_minutes: int = Field(default=1440, gt=0)
     sweep_seconds: float = Field(default=60, gt=0)
+    purge_hours: float = Field(default=24, gt=0)
+    retention_delivery_days: float = Field(default=7, gt=0)
+    retention_closed_report_days: float = Field(default=90, gt=0)
+    retention_audit_days: float = Field(default=365, gt=0)
+    retention_rate_event_hours: float = Field(default=24, ge=1)
 
     @field_validator("data_keys", mode="before")
     @classmethod

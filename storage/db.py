@@ -110,6 +110,20 @@ class Database:
         ):
             yield session
 
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL into the database file and empty it, so that what a purge erased
+        (secure_delete zeroes it in the file) does not linger in older WAL frames."""
+        if not is_sqlite(self.url):
+            return
+        with self._writer or contextlib.nullcontext():
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.close()
+            finally:
+                connection.close()
+
     def ping(self) -> bool:
         try:
             with self.engine.connect() as connection:
