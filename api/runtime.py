@@ -83,6 +83,9 @@ def inbox_config(settings: Settings) -> InboxConfig:
         receipt_failures=settings.receipt_failures,
         receipt_window=timedelta(minutes=settings.receipt_window_minutes),
         receipt_failures_per_hour=settings.receipt_failures_per_hour,
+        reports_per_hour=settings.reports_per_hour,
+        burst_messages=settings.burst_messages,
+        burst_window=timedelta(seconds=settings.burst_seconds),
         sla={
             Priority.critical: timedelta(minutes=settings.sla_critical_minutes),
             Priority.high: timedelta(minutes=settings.sla_high_minutes),
