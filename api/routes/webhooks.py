@@ -126,10 +126,11 @@ async def telegram_update(
 def read_update(body: bytes, bot: Bot | None) -> TelegramEvent | None:
     """What one Telegram update asks of us; ``None`` when the body is not an update. PTB does
     not check that an update's required parts are there (a ``my_chat_member`` without
-    ``new_chat_member``), so such an update only fails when read: it is refused like bad JSON."""
+    ``new_chat_member``), so such an update only fails when read: it is refused like bad JSON.
+    A date or duration too large for Python's datetime overflows inside PTB: refused too."""
     try:
         return event_of(Update.de_json(json.loads(body), bot))
-    except (ValueError, TypeError, KeyError, AttributeError, TelegramError):
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, TelegramError):
         return None
 
 
