@@ -116,11 +116,9 @@ def _is_phone(groups: list[str], *, plus: bool) -> bool:
 
 
 def _classify(groups: list[str], *, plus: bool) -> str | None:
-    # "+62…" is a phone even when its digits happen to have an NIK's structure; an NIK is
-    # written whole or in up to five groups (31.74.09.651288.0002), while a date and a time
-    # range can add up to 16 digits in seven (16.12.2016 10.05 - 11.05).
-    digits = "".join(groups)
-    if not (plus and digits.startswith("62")) and len(groups) <= NIK_GROUPS and is_nik(digits):
+    # An NIK is written whole or in up to five groups (31.74.09.651288.0002), while a date and
+    # a time range can add up to 16 digits in seven (16.12.2016 10.05 - 11.05).
+    if len(groups) <= NIK_GROUPS and is_nik("".join(groups)):
         return "nik"
     return "phone" if _is_phone(groups, plus=plus) else None
 
@@ -155,7 +153,11 @@ def _numbers(text: str, run: re.Match[str]) -> Iterator[Finding]:
         if not found:
             first += 1
             continue
-        final = max(found)
+        # After a "+", a phone and a number after it can add up to an NIK's 16 digits ("+62
+        # (0)833-241-20643 39"): what was written there is the phone. (Without the "+", an NIK
+        # of Kalimantan Tengah, 62…, can hold a phone-like start: there the NIK wins.)
+        phones = [final for final, (kind, _, _) in found.items() if kind == "phone"]
+        final = max(phones if plus and first == 0 and phones else found)
         previous = found.get(final - 1)
         # "0812345678 22 kali": a short group after a space is a number of its own.
         if (

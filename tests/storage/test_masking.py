@@ -96,6 +96,8 @@ def test_every_regency_that_exists_is_accepted_in_an_nik() -> None:
         ("kartu 5210 0812 3456 7890", "kartu 5210 0812 3456 7890"),
         # Found by the fuzz tests: a stray plus made an NIK read as a (failed) phone.
         ("+ 1871014501900001", "[NIK]"),
+        ("+ 6201010101000001", "[NIK]"),
+        ("NIK 620914 411010 0945 21 tahun", "NIK [NIK] 21 tahun"),  # 6209144110 reads as a phone
     ],
 )
 def test_numbers_next_to_each_other_are_read_apart(text: str, masked: str) -> None:
