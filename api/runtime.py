@@ -63,7 +63,8 @@ def apply_retention(
         if dry_run:
             return retention.count_expired(policy, now, session=session)
         counts = retention.purge_expired(policy, now, session=session)
-    database.checkpoint()
+    if not database.checkpoint():
+        log.warning("wal checkpoint incomplete", extra={"event": "checkpoint_busy"})
     return counts
 
 
