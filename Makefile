@@ -25,7 +25,7 @@ typecheck: $(VENV)/.installed-dev
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
-# The fuzz tests alone, 100,000 inputs each (about a quarter of an hour on two cores).
+# The fuzz tests alone, 100,000 inputs each (20-40 minutes on a shared two-core machine).
 fuzz: $(VENV)/.installed-dev
 	LAPOR_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m fuzz -q --hypothesis-show-statistics tests/fuzz
 
