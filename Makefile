@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit format clean bench
+.PHONY: run test lint typecheck unit format clean bench fuzz
 
 run: $(VENV)/.installed
 	$(BIN)/lapor serve --demo
@@ -24,6 +24,10 @@ typecheck: $(VENV)/.installed-dev
 
 unit: $(VENV)/.installed-dev
 	$(BIN)/pytest
+
+# The fuzz tests alone, 100,000 inputs each (20-40 minutes on a shared two-core machine).
+fuzz: $(VENV)/.installed-dev
+	LAPOR_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m fuzz -q --hypothesis-show-statistics tests/fuzz
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

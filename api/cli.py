@@ -23,9 +23,10 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from api.logs import configure_logging
-from api.runtime import build_runtime, telegram_bot
+from api.runtime import apply_retention, build_runtime, retention_policy, telegram_bot
 from api.settings import ConfigError, Locale, Settings, TelegramMode, load_keys
 from bot.console import ConsoleSession, console_identity, run_console
+from bot.inbox import utcnow
 from flows.loader import FlowDefinitionError
 from flows.safety import ContactsError
 from storage.agencies import AgencyError, create_agency, get_agency
@@ -200,6 +201,29 @@ def db_upgrade() -> None:
     with expected_errors():
         upgrade(settings.database_url)
     typer.echo("database is up to date")
+
+
+@app.command()
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would go; delete nothing.")
+    ] = False,
+) -> None:
+    """Apply retention now: forget what is older than the LAPOR_RETENTION_* settings allow."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    with expected_errors():
+        upgrade(settings.database_url)
+        database = Database(settings.database_url)
+        try:
+            counts = apply_retention(
+                database, retention_policy(settings), utcnow(), dry_run=dry_run
+            )
+        finally:
+            database.dispose()
+    typer.echo("would go (dry run):" if dry_run else "purged:")
+    for name, count in counts.items():
+        typer.echo(f"  {name.replace('_', ' '):<16} {count}")
 
 
 @telegram_app.command("set-webhook")

@@ -45,7 +45,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", extra={"event": "started", "backend": runtime.database.backend})
         await asyncio.to_thread(_warn_unrouted, runtime)
-        tasks = [asyncio.create_task(_sweep_forever(runtime))]
+        tasks = [
+            asyncio.create_task(_sweep_forever(runtime)),
+            asyncio.create_task(_purge_forever(runtime)),
+        ]
         for worker in (runtime.sender, runtime.fetcher):
             if worker is not None:
                 tasks.append(asyncio.create_task(_work_forever(runtime, worker.run_once)))
@@ -149,6 +152,19 @@ async def _sweep_forever(runtime: Runtime) -> None:
             await asyncio.to_thread(runtime.sweep)
         except Exception:
             log.exception("sweep failed", extra={"event": "sweep_failed"})
+
+
+async def _purge_forever(runtime: Runtime) -> None:
+    """Retention, once a sweep interval after start and then every ``purge_hours``: every
+    process does it, and a purge that finds nothing due costs a few counts."""
+    await asyncio.sleep(runtime.settings.sweep_seconds)
+    while True:
+        try:
+            counts = await asyncio.to_thread(runtime.purge)
+            log.info("purged", extra={"event": "purged", "count": sum(counts.values())})
+        except Exception:
+            log.exception("purge failed", extra={"event": "purge_failed"})
+        await asyncio.sleep(runtime.settings.purge_hours * 3600)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from telegram import Bot
 
@@ -15,10 +15,11 @@ from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.sender import OutboxSender, Transport, WhatsAppTransport
 from bot.telegram import TelegramDownloader, TelegramTransport
 from flows.loader import load_flows
-from storage import chat_messages, conversations, inbound, triage
+from storage import chat_messages, conversations, inbound, retention, triage
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Priority
+from storage.retention import RetentionPolicy
 
 log = logging.getLogger("lapor.runtime")
 
@@ -49,6 +50,33 @@ class Runtime:
         if expired or finished:
             log.info("swept", extra={"event": "swept", "count": expired + finished})
 
+    def purge(self) -> dict[str, int]:
+        return apply_retention(
+            self.database, retention_policy(self.settings), utcnow(), dry_run=False
+        )
+
+
+def apply_retention(
+    database: Database, policy: RetentionPolicy, now: datetime, *, dry_run: bool
+) -> dict[str, int]:
+    """Apply retention (or, ``dry_run``, count what it would take) in one unit of work."""
+    with database.unit() as session:
+        if dry_run:
+            return retention.count_expired(policy, now, session=session)
+        counts = retention.purge_expired(policy, now, session=session)
+    if not database.checkpoint():
+        log.warning("wal checkpoint incomplete", extra={"event": "checkpoint_busy"})
+    return counts
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        deliveries=timedelta(days=settings.retention_delivery_days),
+        closed_reports=timedelta(days=settings.retention_closed_report_days),
+        audit_events=timedelta(days=settings.retention_audit_days),
+        rate_events=timedelta(hours=settings.retention_rate_event_hours),
+    )
+
 
 def inbox_config(settings: Settings) -> InboxConfig:
     return InboxConfig(
@@ -57,6 +85,9 @@ def inbox_config(settings: Settings) -> InboxConfig:
         receipt_failures=settings.receipt_failures,
         receipt_window=timedelta(minutes=settings.receipt_window_minutes),
         receipt_failures_per_hour=settings.receipt_failures_per_hour,
+        reports_per_hour=settings.reports_per_hour,
+        burst_messages=settings.burst_messages,
+        burst_window=timedelta(seconds=settings.burst_seconds),
         sla={
             Priority.critical: timedelta(minutes=settings.sla_critical_minutes),
             Priority.high: timedelta(minutes=settings.sla_high_minutes),

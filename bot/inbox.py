@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
-from bot import metrics
+from bot import limits, metrics
 from bot.media import Source
 from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
@@ -58,6 +58,9 @@ class InboxConfig:
     receipt_failures: int = 5
     receipt_window: timedelta = timedelta(minutes=15)
     receipt_failures_per_hour: int = 1000
+    reports_per_hour: int = 5
+    burst_messages: int = 30
+    burst_window: timedelta = timedelta(seconds=60)
     sla: dict[Priority, timedelta] = field(default_factory=lambda: dict(reports.DEFAULT_SLA))
 
 
@@ -186,10 +189,23 @@ class Inbox:
             chat_messages.remember_messages(
                 reporter_key, [message.message_id], now, session=session
             )
+        locale = turn.conversation.locale if turn.conversation else self.flows.default_locale
         if message.input.kind is InputKind.event and message.input.event == EDITED:
             # An edit is not a new answer: say so, and change nothing.
-            locale = turn.conversation.locale if turn.conversation else self.flows.default_locale
             self._queue(turn, [Reply(EDITED)], locale=locale, child=False)
+            return
+        config = self.config
+        burst = limits.check_burst(
+            message.input,
+            reporter_key,
+            now,
+            limit=config.burst_messages,
+            window=config.burst_window,
+            session=session,
+        )
+        if burst is not limits.Burst.read:
+            if burst is limits.Burst.warn:
+                self._queue(turn, [Reply(limits.SLOW_DOWN)], locale=locale, child=False)
             return
         if message.channel is Channel.whatsapp:
             # What waited for the reporter to write again (the 24-hour window) goes now.
@@ -203,6 +219,14 @@ class Inbox:
         elif turn.conversation is not None:
             snapshot = json.loads(self.crypto.cipher.decrypt(turn.conversation.snapshot))
         result = engine.step(self.flows, snapshot, message.input)
+        if not limits.admit_report(
+            result.effects, reporter_key, now, limit=config.reports_per_hour, session=session
+        ):
+            # Not sent, not lost: the draft stays where it was (the review) for a later "send".
+            self._save(turn, replace(result, snapshot=snapshot))
+            too_many = Reply(limits.TOO_MANY_REPORTS, {"limit": config.reports_per_hour})
+            self._queue(turn, [*notes, too_many], locale=result.locale, child=result.child)
+            return
         replies = notes + result.replies
         params: dict[str, Any] = {}
         pending = list(result.effects)

@@ -59,6 +59,7 @@ ENGINE_TEXTS = (
     "case.status.referred",
     "case.status.closed",
     "rate_limited",
+    "report.too_many",
     "error",
 )
 

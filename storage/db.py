@@ -110,6 +110,22 @@ class Database:
         ):
             yield session
 
+    def checkpoint(self) -> bool:
+        """SQLite: copy the WAL into the database file and empty it, so that what a purge erased
+        (secure_delete zeroes it in the file) does not linger in older WAL frames. False when a
+        reader in another process kept it from finishing (the next checkpoint will)."""
+        if not is_sqlite(self.url):
+            return True
+        with self._writer or contextlib.nullcontext():
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                cursor.close()
+            finally:
+                connection.close()
+        return not busy
+
     def ping(self) -> bool:
         try:
             with self.engine.connect() as connection:

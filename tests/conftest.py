@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 from sqlmodel import SQLModel
 
 from bot.inbox import Inbox
@@ -27,6 +28,16 @@ from storage.migrate import upgrade
 from tests.pgserver import PostgresServer, PostgresUnavailable, start_postgres
 
 BACKENDS = ("sqlite", "postgresql")
+
+# `make fuzz` (LAPOR_HYPOTHESIS_PROFILE=fuzz) gives every test without its own max_examples,
+# the fuzz tests in particular, 100,000 inputs; `make test` keeps hypothesis's default depth.
+settings.register_profile(
+    "fuzz",
+    max_examples=100_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("LAPOR_HYPOTHESIS_PROFILE", "default"))
 _backend_outcomes: Counter[tuple[str, str]] = Counter()
 _postgres_skip_reason: list[str] = []
 

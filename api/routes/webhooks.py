@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import TelegramError
 
 from api.runtime import Runtime
@@ -116,12 +116,22 @@ async def telegram_update(
         return JSONResponse({"detail": "the Telegram webhook is not configured here"}, 404)
     if not secret or not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
         return JSONResponse({"detail": "secret token does not match"}, status_code=401)
-    try:
-        update = Update.de_json(json.loads(await request.body()), transport.bot)
-    except (ValueError, TypeError, KeyError, AttributeError, TelegramError):
+    event = read_update(await request.body(), transport.bot)
+    if event is None:
         return JSONResponse({"detail": "not a Telegram update"}, status_code=400)
-    await run_in_threadpool(take_telegram_event, runtime, event_of(update))
+    await run_in_threadpool(take_telegram_event, runtime, event)
     return JSONResponse({})
+
+
+def read_update(body: bytes, bot: Bot | None) -> TelegramEvent | None:
+    """What one Telegram update asks of us; ``None`` when the body is not an update. PTB does
+    not check that an update's required parts are there (a ``my_chat_member`` without
+    ``new_chat_member``), so such an update only fails when read: it is refused like bad JSON.
+    A date or duration too large for Python's datetime overflows inside PTB: refused too."""
+    try:
+        return event_of(Update.de_json(json.loads(body), bot))
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, TelegramError):
+        return None
 
 
 def take_telegram_event(runtime: Runtime, event: TelegramEvent) -> None:

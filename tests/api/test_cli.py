@@ -9,12 +9,17 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import func, select
 
+from storage.audit import record
 from storage.crypto import Keys
+from storage.db import Database
+from storage.models import AuditEvent
 
 LAPOR = str(Path(sys.executable).parent / "lapor")
 
@@ -166,12 +171,49 @@ def test_bad_usage_exits_2(tmp_path: Path) -> None:
         ["keys", "generate", "--help"],
         ["agency", "add", "--help"],
         ["officer", "add", "--help"],
+        ["purge", "--help"],
     ],
 )
 def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     result = run(command, tmp_path)
     assert result.returncode == 0
     assert "Usage" in result.stdout
+
+
+def test_purge_dry_run_counts_and_deletes_nothing_then_purge_deletes(tmp_path: Path) -> None:
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    database = Database(f"sqlite:///{tmp_path / 'lapor.db'}")
+    try:
+        with database.unit() as session:
+            record("login.failed", datetime.now(UTC) - timedelta(days=400), session=session)
+        dry = run(["purge", "--dry-run"], tmp_path)
+        assert dry.returncode == 0, dry.stderr
+        assert "would go" in dry.stdout
+        assert "audit events     1" in dry.stdout
+        assert "drafts           0" in dry.stdout
+        assert audit_events(database) == 1
+        purged = run(["purge"], tmp_path, {"LAPOR_RETENTION_AUDIT_DAYS": "500"})
+        assert purged.returncode == 0, purged.stderr
+        assert "audit events     0" in purged.stdout  # the setting kept it
+        purged = run(["purge"], tmp_path)
+        assert purged.returncode == 0, purged.stderr
+        assert "audit events     1" in purged.stdout
+        assert audit_events(database) == 0
+    finally:
+        database.dispose()
+
+
+def test_purge_without_a_database_exits_1_with_one_line(tmp_path: Path) -> None:
+    nobody_listens = "postgresql+psycopg://lapor:x@127.0.0.1:9/lapor?connect_timeout=5"
+    result = run(["purge", "--dry-run"], tmp_path, {"LAPOR_DATABASE_URL": nobody_listens})
+    assert result.returncode == 1
+    assert result.stderr.startswith("lapor: cannot use the database")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def audit_events(database: Database) -> int:
+    with database.unit() as session:
+        return int(session.exec(select(func.count()).select_from(AuditEvent)).one())
 
 
 def _free_port() -> int:

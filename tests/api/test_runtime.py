@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
+from api.main import create_app
 from api.runtime import STALE_INBOUND, build_runtime
 from bot.messages import InboundMessage
 from flows.types import UserInput
+from storage.audit import record
 from storage.crypto import Keys
 from storage.db import Database
-from storage.models import Channel, Conversation, Inbound, InboundStatus, OutboxMessage
+from storage.models import (
+    AuditEvent,
+    Channel,
+    Conversation,
+    Inbound,
+    InboundStatus,
+    OutboxMessage,
+)
 from tests.api.conftest import make_settings
 
 
@@ -47,3 +58,24 @@ def test_the_sweeper_finishes_recorded_deliveries_and_deletes_expired_drafts(
     runtime.sweep()  # nothing left to do, nothing done twice
     with database.unit() as session:
         assert session.exec(select(func.count()).select_from(OutboxMessage)).one() == 2
+
+
+def test_a_running_app_applies_retention_by_itself(
+    tmp_path: Path, keys: Keys, database: Database
+) -> None:
+    with database.unit() as session:
+        record("login.failed", datetime.now(UTC) - timedelta(days=400), session=session)
+        record("login.failed", datetime.now(UTC), session=session)
+    settings = make_settings(
+        tmp_path, keys, database_url=database.url.render_as_string(False), sweep_seconds=0.05
+    )
+    with TestClient(create_app(settings, database=database)):
+        deadline = time.monotonic() + 20
+        while audit_events(database) != 1:
+            assert time.monotonic() < deadline, "the app did not purge"
+            time.sleep(0.05)
+
+
+def audit_events(database: Database) -> int:
+    with database.unit() as session:
+        return int(session.exec(select(func.count()).select_from(AuditEvent)).one())

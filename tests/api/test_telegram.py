@@ -156,6 +156,36 @@ def test_a_missing_or_wrong_secret_is_401_and_stores_nothing(
     assert rows(database, Inbound) == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Found by the fuzz tests (tests/fuzz): PTB reads these without complaint, and reading
+        # them further failed with a 500, which Telegram would retry.
+        {"my_chat_member": {"chat": chat(), "from": user(), "date": 1}},
+        {"message": {"message_id": 1, "from": user(), "date": 1, "text": "halo"}},
+        {"callback_query": {"id": "1", "chat_instance": "1", "data": "welcome:start"}},
+        # Found by make fuzz: numbers too large for a datetime overflowed inside PTB.
+        {"message": {"message_id": 1, "from": user(), "chat": chat(), "date": 2**63}},
+        {
+            "message": {
+                "message_id": 1,
+                "from": user(),
+                "chat": chat(),
+                "date": 1,
+                "voice": {"file_id": "a", "file_unique_id": "b", "duration": 10**14},
+            }
+        },
+    ],
+)
+def test_an_update_missing_its_required_parts_is_400_and_stores_nothing(
+    tg: tuple[TestClient, FastAPI, FakeBotApi], database: Database, body: dict[str, Any]
+) -> None:
+    client, app, fake = tg
+    phone = TelegramPhone(app.state.runtime.inbox, client, fake)
+    assert phone.post(phone.update(**body)) == 400
+    assert rows(database, Inbound) == 0
+
+
 def test_a_whole_report_over_telegram_with_every_button_answered(
     tg: tuple[TestClient, FastAPI, FakeBotApi], database: Database
 ) -> None:
