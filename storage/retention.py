@@ -64,9 +64,16 @@ def _conditions(policy: RetentionPolicy, now: datetime) -> dict[str, tuple[type[
             OutboxMessage,
             sa.and_(
                 col(OutboxMessage.status).in_(
-                    [OutboxStatus.sent, OutboxStatus.delivered, OutboxStatus.failed]
+                    [
+                        OutboxStatus.sent,
+                        OutboxStatus.delivered,
+                        OutboxStatus.failed,
+                        # Held for a reporter who has not written again since: officers'
+                        # messages still wait at ``status``, only this copy goes.
+                        OutboxStatus.held,
+                    ]
                 ),
-                # A message that failed was never sent: its age counts from when it was written.
+                # A message not sent (failed, held): its age counts from when it was written.
                 func.coalesce(col(OutboxMessage.sent_at), col(OutboxMessage.created_at))
                 < now - policy.deliveries,
             ),

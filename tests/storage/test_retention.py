@@ -17,11 +17,13 @@ from storage.models import (
     Attachment,
     AttachmentContent,
     AuditEvent,
+    Channel,
     Conversation,
     EventKind,
     Inbound,
     MessageDirection,
     OutboxMessage,
+    OutboxStatus,
     RateEvent,
     Report,
     ReportEvent,
@@ -93,6 +95,10 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
         ratelimit.add_event("test", "key", NOW - timedelta(days=2), session=session)
         ratelimit.add_event("test", "key", NOW - timedelta(hours=1), session=session)
         audit.record("login.failed", START - timedelta(days=300), session=session)
+        # Messages held for WhatsApp's 24-hour window: one for a reporter gone for good.
+        for written in (START, NOW - timedelta(days=1)):
+            held = outbox.enqueue(Channel.whatsapp, "k", b"to", b"text", written, session=session)
+            outbox.give_up(held, OutboxStatus.held, "graph:131047", 0, session=session)
 
     clock[0] = NOW - timedelta(days=5)
     Phone(inbox, identity="2001").report()
@@ -105,7 +111,8 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
     delivered_long_ago = col(Inbound.processed_at) < NOW - POLICY.deliveries
     assert due["deliveries"] == count(database, Inbound, delivered_long_ago)
     assert due["deliveries"] > 20
-    assert due["outbox"] == count(database, OutboxMessage, col(OutboxMessage.sent_at).is_not(None))
+    sent = count(database, OutboxMessage, col(OutboxMessage.sent_at).is_not(None))
+    assert due["outbox"] == sent + 1  # and the message held since START
     assert due["closed_reports"] == 1
     assert due["audit_events"] == 1
     # Each message and report is counted for the limits too (bot/limits.py).
@@ -120,6 +127,7 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
     assert count(database, Conversation) == 1
     assert count(database, Inbound) > 0
     assert count(database, OutboxMessage) > 0
+    assert count(database, OutboxMessage, OutboxMessage.status == OutboxStatus.held) == 1
     assert count(database, RateEvent) == recent_rate_events
     assert count(database, AuditEvent) == 2  # the two closings: within a year
     with database.unit() as session:
