@@ -88,6 +88,9 @@ def expected_errors() -> Iterator[None]:
         fail(f"cannot use the database: {reason}")
     except sa.exc.SQLAlchemyError as error:
         fail(f"database error: {error.__class__.__name__}")
+    except OSError as error:
+        # A path that cannot be made or opened (the database's folder is a file, no permission).
+        fail(f"cannot use {error.filename or 'a file'}: {error.strerror or type(error).__name__}")
 
 
 def _settings() -> Settings:

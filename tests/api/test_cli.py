@@ -62,6 +62,15 @@ def test_telegram_polling_with_several_workers_is_refused_with_one_line(tmp_path
     )
 
 
+def test_a_database_path_that_cannot_be_made_exits_1_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    url = f"sqlite:///{tmp_path}/a-file/lapor.db"
+    result = run(["db", "upgrade"], tmp_path, {"LAPOR_DATABASE_URL": url})
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"lapor: cannot use {tmp_path}/a-file: File exists"
+    assert "Traceback" not in result.stderr
+
+
 def test_keys_generate_prints_usable_production_keys(tmp_path: Path) -> None:
     result = run(["keys", "generate"], tmp_path)
     assert result.returncode == 0
