@@ -66,7 +66,7 @@ class ReportSummary(BaseModel):
                     "priority": "critical",
                     "agency": "UPTD-PPA-JATENG",
                     "category": "sexual",
-                    "victim_age": "under_12",
+                    "victim_age": "child",
                     "province": "33",
                     "regency": "33.74",
                     "created_at": "2026-11-22T08:15:00Z",

@@ -115,7 +115,7 @@ class Desk:
                         "category": category,
                         "province": province,
                         "regency": regency,
-                        "victim_age": "13_17",
+                        "victim_age": "child",
                         "needs": list(needs),
                         "contact": "phone" if callback else "anonymous",
                     },
