@@ -45,9 +45,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", extra={"event": "started", "backend": runtime.database.backend})
         await asyncio.to_thread(_warn_unrouted, runtime)
+        sweep = settings.sweep_seconds
         tasks = [
-            asyncio.create_task(_sweep_forever(runtime)),
-            asyncio.create_task(_purge_forever(runtime)),
+            asyncio.create_task(_every(runtime.sweep, "sweep", sweep, sweep)),
+            # Retention in every process: a purge that finds nothing due costs a few counts.
+            asyncio.create_task(_every(runtime.purge, "purge", sweep, settings.purge_hours * 3600)),
         ]
         for worker in (runtime.sender, runtime.fetcher):
             if worker is not None:
@@ -145,26 +147,16 @@ async def _work_forever(runtime: Runtime, run_once: Callable[[], int]) -> None:
             await asyncio.sleep(runtime.settings.send_poll_seconds)
 
 
-async def _sweep_forever(runtime: Runtime) -> None:
-    while True:
-        await asyncio.sleep(runtime.settings.sweep_seconds)
-        try:
-            await asyncio.to_thread(runtime.sweep)
-        except Exception:
-            log.exception("sweep failed", extra={"event": "sweep_failed"})
-
-
-async def _purge_forever(runtime: Runtime) -> None:
-    """Retention, once a sweep interval after start and then every ``purge_hours``: every
-    process does it, and a purge that finds nothing due costs a few counts."""
-    await asyncio.sleep(runtime.settings.sweep_seconds)
+async def _every(job: Callable[[], object], name: str, first: float, interval: float) -> None:
+    """``job`` in a worker thread, ``first`` seconds after start and then every ``interval``; a
+    failure (the database away, most likely) is logged and the next round comes as planned."""
+    await asyncio.sleep(first)
     while True:
         try:
-            counts = await asyncio.to_thread(runtime.purge)
-            log.info("purged", extra={"event": "purged", "count": sum(counts.values())})
+            await asyncio.to_thread(job)
         except Exception:
-            log.exception("purge failed", extra={"event": "purge_failed"})
-        await asyncio.sleep(runtime.settings.purge_hours * 3600)
+            log.exception(f"{name} failed", extra={"event": f"{name}_failed"})
+        await asyncio.sleep(interval)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -51,9 +51,11 @@ class Runtime:
             log.info("swept", extra={"event": "swept", "count": expired + finished})
 
     def purge(self) -> dict[str, int]:
-        return apply_retention(
+        counts = apply_retention(
             self.database, retention_policy(self.settings), utcnow(), dry_run=False
         )
+        log.info("purged", extra={"event": "purged", "count": sum(counts.values())})
+        return counts
 
 
 def apply_retention(
