@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from storage.models import RateEvent
@@ -19,8 +18,3 @@ def count_events(scope: str, key: str, since: datetime, *, session: Session) -> 
 
 def add_event(scope: str, key: str, now: datetime, *, session: Session) -> None:
     session.add(RateEvent(scope=scope, key=key, at=now))
-
-
-def prune_events(before: datetime, *, session: Session) -> int:
-    result = session.execute(sa.delete(RateEvent).where(col(RateEvent.at) < before))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
