@@ -26,14 +26,13 @@ from api.logs import configure_logging
 from api.runtime import apply_retention, build_runtime, retention_policy, telegram_bot
 from api.settings import ConfigError, Locale, Settings, TelegramMode, load_keys
 from bot.console import ConsoleSession, console_identity, run_console
-from bot.inbox import utcnow
 from flows.loader import FlowDefinitionError
 from flows.safety import ContactsError
 from storage.agencies import AgencyError, create_agency, get_agency
 from storage.crypto import generate_data_key, generate_secret
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Officer, Role
+from storage.models import Officer, Role, utcnow
 from storage.officers import OfficerError, create_officer, hash_password
 
 app = typer.Typer(

@@ -10,7 +10,7 @@ from telegram import Bot
 
 from api.escalation import escalate
 from api.settings import Settings, load_keys
-from bot.inbox import DELETABLE, Inbox, InboxConfig, utcnow
+from bot.inbox import DELETABLE, Inbox, InboxConfig
 from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.sender import OutboxSender, Transport, WhatsAppTransport
 from bot.telegram import TelegramDownloader, TelegramTransport
@@ -18,7 +18,7 @@ from flows.loader import load_flows
 from storage import chat_messages, conversations, inbound, retention, triage
 from storage.crypto import Crypto
 from storage.db import Database
-from storage.models import Priority
+from storage.models import Priority, utcnow
 from storage.retention import RetentionPolicy
 
 log = logging.getLogger("lapor.runtime")

@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -37,6 +37,7 @@ from storage.models import (
     Priority,
     Report,
     ReportStatus,
+    utcnow,
 )
 from storage.receipts import format_receipt, generate_receipt
 
@@ -71,10 +72,6 @@ class _TurnContext:
     now: datetime
     session: Session
     conversation: Conversation | None = None
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Inbox:

@@ -28,7 +28,6 @@ from api.console.session import (
     check_csrf,
     end_session,
     start_session,
-    utcnow,
 )
 from api.console.words import STRINGS, Words
 from api.errors import Refused, not_found
@@ -53,7 +52,7 @@ from flows.report import REPORT_FIELDS
 from storage import audit, officers
 from storage.agencies import get_agency, list_agencies
 from storage.lifecycle import ACTIONS
-from storage.models import Priority, ReportStatus, Role
+from storage.models import Priority, ReportStatus, Role, utcnow
 from storage.triage import CONSENT_FOR_SERVICE, Scope
 
 # Form fields are checked by the API's own request models (a refusal is a message on the page);

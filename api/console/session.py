@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from api.runtime import Runtime
 from api.security import RuntimeDep, claims_of, issue_token, scope_of
-from storage.models import Role
+from storage.models import Role, utcnow
 from storage.triage import Scope
 
 AUDIENCE = "console"
@@ -44,10 +44,6 @@ class Forbidden(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def idle_limit(runtime: Runtime) -> timedelta:
@@ -91,13 +87,7 @@ def start_session(response: Response, officer_id: int, runtime: Runtime, now: da
 
 
 def end_session(response: Response, runtime: Runtime) -> None:
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path="/console",
-        httponly=True,
-        samesite="strict",
-        secure=runtime.settings.is_production,
-    )
+    set_cookie(response, runtime, SESSION_COOKIE, "", max_age=0)  # what the browser forgets
 
 
 def _officer(request: Request, runtime: Runtime, *, renew: bool) -> Scope:

@@ -35,7 +35,15 @@ from api.security import CurrentOfficer, CurrentSupervisor, RuntimeDep
 from storage import audit, media, reports, triage
 from storage.lifecycle import IllegalMove, allowed_actions
 from storage.masking import mask_pii
-from storage.models import Agency, MessageDirection, Officer, Priority, Report, ReportStatus
+from storage.models import (
+    Agency,
+    MessageDirection,
+    Officer,
+    Priority,
+    Report,
+    ReportStatus,
+    utcnow,
+)
 from storage.officers import find_officer
 from storage.triage import NoConsent, NotYours, Scope
 
@@ -44,10 +52,6 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 MAX_PAGE = 200
 ReportId = Annotated[str, Path(pattern=REPORT_ID, description="the report's `id`")]
 MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z, the last time datetime can hold
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @contextmanager

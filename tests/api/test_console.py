@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
-from api.console.session import CSRF_COOKIE, SESSION_COOKIE, session_token, utcnow
+from api.console.session import CSRF_COOKIE, SESSION_COOKIE, session_token
 from api.console.words import STRINGS
 from api.main import create_app
 from api.security import claims_of
 from storage.crypto import Keys
 from storage.db import Database
-from storage.models import AuditEvent, Priority, Report, ReportStatus, Role
+from storage.models import AuditEvent, Priority, Report, ReportStatus, Role, utcnow
 from tests.api.conftest import PASSWORD, Desk, make_settings
 
 CSRF_INPUT = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
