@@ -90,7 +90,9 @@ def _conditions(policy: RetentionPolicy, now: datetime) -> dict[str, tuple[type[
                     col(Report.id).in_(select(ReportMessage.report_id)),
                     col(Report.id).in_(select(Attachment.report_id)),
                     col(Report.id).in_(
-                        select(ReportEvent.report_id).where(col(ReportEvent.text).is_not(None))
+                        select(ReportEvent.report_id).where(
+                            sa.or_(col(ReportEvent.text).is_not(None), _legacy_reason())
+                        )
                     ),
                 ),
             ),
@@ -120,6 +122,12 @@ def purge_expired(policy: RetentionPolicy, now: datetime, *, session: Session) -
     return counts
 
 
+def _legacy_reason() -> Any:
+    """Transition reasons were once kept in clear in ``detail`` (now they are encrypted ``text``):
+    a database from then still holds some, and they go like the rest of what officers wrote."""
+    return col(ReportEvent.detail)["reason"].as_string().is_not(None)
+
+
 def _erase_closed_reports(closed: Any, *, session: Session) -> None:
     files = select(Attachment.id).where(col(Attachment.report_id).in_(closed))
     session.execute(
@@ -132,6 +140,10 @@ def _erase_closed_reports(closed: Any, *, session: Session) -> None:
         .where(col(ReportEvent.report_id).in_(closed), col(ReportEvent.text).is_not(None))
         .values(text=None)
     )
+    legacy = select(ReportEvent).where(col(ReportEvent.report_id).in_(closed), _legacy_reason())
+    for event in session.exec(legacy).all():
+        event.detail = {key: value for key, value in event.detail.items() if key != "reason"}
+        session.add(event)
     session.execute(
         sa.update(Report)
         .where(col(Report.id).in_(closed))

@@ -234,10 +234,12 @@ def transition(
     action: str,
     scope: Scope,
     now: datetime,
-    reason: str | None,
+    reason: bytes | None,
     *,
     session: Session,
 ) -> Report:
+    """``reason`` is encrypted, like a note: it may say anything about the case, so it goes with
+    the story at retention."""
     require_holder(report, scope, session=session)
     before = report.status
     report.status = move(report.status, action)
@@ -249,15 +251,13 @@ def transition(
         report.reply_channel = None
         report.reply_expires_at = None
     session.add(report)
-    detail = {"action": action, "from": str(before), "to": str(report.status)}
-    if reason:
-        detail["reason"] = reason[:500]
     _event(
         report,
         EventKind.transition,
         now,
         officer_id=scope.officer_id,
-        detail=detail,
+        detail={"action": action, "from": str(before), "to": str(report.status)},
+        text=reason,
         session=session,
     )
     return report

@@ -284,7 +284,8 @@ def move_report(
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session, lock=True)
-        triage.transition(report, body.action, caller, now, body.reason, session=session)
+        reason = runtime.crypto.cipher.encrypt_text(body.reason) if body.reason else None
+        triage.transition(report, body.action, caller, now, reason, session=session)
         _audit(
             "report.transition", report, caller, now, session, action=body.action, to=report.status
         )

@@ -207,6 +207,11 @@ def test_an_illegal_move_answers_409_with_the_moves_allowed(team: Desk) -> None:
         f"/api/v1/reports/{report_id}/transitions", json={"action": "fly"}, headers=sari
     )
     assert wrong.status_code == 422
+    # A reason is what an officer wrote about the case: shown on the timeline, stored encrypted.
+    timeline = team.client.get(f"/api/v1/reports/{report_id}/timeline", headers=sari).json()
+    moves = [item for item in timeline["items"] if item["kind"] == "transition"]
+    assert [item["text"] for item in moves] == ["test"] * 4
+    assert all("reason" not in item["detail"] for item in moves)
 
 
 def test_another_agencys_report_is_404_everywhere_and_admins_see_all(team: Desk) -> None:

@@ -35,6 +35,7 @@ from tests.support import STORY, Phone
 
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
 NOW = START + timedelta(days=100)
+LEGACY_REASON = "Reason canary: pelaku ayah tiri, alamat Jl. Melati 7"
 POLICY = RetentionPolicy()
 NOTHING_DUE = {
     "drafts": 0,
@@ -77,6 +78,15 @@ def close_report(database: Database, closed_at: datetime) -> str:
         )
         session.add(
             ReportEvent(report_id=report.id, kind=EventKind.note, at=closed_at, text=b"note")
+        )
+        # A reason kept in clear by an older version (now they are encrypted like notes).
+        session.add(
+            ReportEvent(
+                report_id=report.id,
+                kind=EventKind.transition,
+                at=closed_at,
+                detail={"action": "close", "to": "closed", "reason": LEGACY_REASON},
+            )
         )
         audit.record("report.close", closed_at, report_id=report.id, session=session)
         return report.id
@@ -148,10 +158,20 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
         (Attachment, Attachment.report_id),
         (ReportEvent, ReportEvent.report_id),
     ):
-        assert count(database, model, column == recent_report) == 1
-        assert count(database, model, column == old_report) == (1 if model is ReportEvent else 0)
+        events = 2 if model is ReportEvent else 1  # the note and the legacy transition
+        assert count(database, model, column == recent_report) == events
+        assert count(database, model, column == old_report) == (events if events == 2 else 0)
     assert count(database, AttachmentContent) == 1
     assert count(database, ReportEvent, col(ReportEvent.text).is_not(None)) == 1
+    with database.unit() as session:
+        reasons = {
+            event.report_id: event.detail
+            for event in session.exec(
+                select(ReportEvent).where(ReportEvent.kind == EventKind.transition)
+            )
+        }
+    assert reasons[recent_report]["reason"] == LEGACY_REASON
+    assert reasons[old_report] == {"action": "close", "to": "closed"}
 
 
 def test_a_purged_story_is_in_neither_the_sqlite_file_nor_its_wal(
@@ -166,7 +186,15 @@ def test_a_purged_story_is_in_neither_the_sqlite_file_nor_its_wal(
         session.add(report)
         assert report.story is not None
         assert report.story_masked is not None
-        canaries = [report.story, report.story_masked, STORY.encode()]
+        session.add(
+            ReportEvent(
+                report_id=report.id,
+                kind=EventKind.transition,
+                at=START,
+                detail={"action": "close", "reason": LEGACY_REASON},
+            )
+        )
+        canaries = [report.story, report.story_masked, STORY.encode(), LEGACY_REASON.encode()]
     path = sqlite_path(sqlite_database.url)
     assert path is not None
     files = (path, Path(f"{path}-wal"))
