@@ -86,5 +86,7 @@ def configure_logging(level: str = "INFO") -> None:
         logger.propagate = True
     # uvicorn's access log would write raw paths and query strings; ours writes route templates.
     logging.getLogger("uvicorn.access").disabled = True
-    for name in ("httpx", "httpcore", "alembic"):
+    # Libraries that write a line per request or per turn at INFO ("-" once their arguments are
+    # dropped): the logs are for the product's own events.
+    for name in ("httpx", "httpcore", "alembic", "transitions"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from telegram import Update
 from telegram.ext import Application, TypeHandler
 
@@ -159,11 +160,33 @@ async def _every(job: Callable[[], object], name: str, first: float, interval: f
         await asyncio.sleep(interval)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+# FastAPI's answer to a body it could not even decode (bytes that are not UTF-8, say).
+UNPARSABLE_BODY = "There was an error parsing the body"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:
+        # The same answer as for a body that is not JSON: a 422 every route documents.
+        problem = {"loc": ["body"], "msg": "the body is not valid JSON", "type": "json_invalid"}
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; a path served by several
+        # routes (GET and POST /webhooks/whatsapp) allows all of theirs.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return JSONResponse(
-        {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers or None
+        {"detail": exc.detail}, status_code=exc.status_code, headers=headers or None
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    def served(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
+
+    return [method for method in HTTP_METHODS if served(method)]
 
 
 async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:

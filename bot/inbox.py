@@ -24,7 +24,7 @@ from bot.media import Source
 from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
-from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
+from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput, Voice
 from storage import chat_messages, conversations, inbound, media, outbox, ratelimit, reports
 from storage.crypto import Crypto
 from storage.db import Database
@@ -171,7 +171,9 @@ class Inbox:
             if row.attempts >= MAX_ATTEMPTS:
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
                 turn = _TurnContext(message, row.reporter_key, self.clock(), session)
-                self._queue(turn, [Reply("error")], locale=self.flows.default_locale, child=False)
+                self._queue(
+                    turn, [Reply("error")], locale=self.flows.default_locale, voice=Voice.other
+                )
                 inbound.finish_inbound(row, self.clock(), session=session)
                 row.status = InboundStatus.failed
             session.add(row)
@@ -189,7 +191,7 @@ class Inbox:
         locale = turn.conversation.locale if turn.conversation else self.flows.default_locale
         if message.input.kind is InputKind.event and message.input.event == EDITED:
             # An edit is not a new answer: say so, and change nothing.
-            self._queue(turn, [Reply(EDITED)], locale=locale, child=False)
+            self._queue(turn, [Reply(EDITED)], locale=locale, voice=Voice.other)
             return
         config = self.config
         burst = limits.check_burst(
@@ -202,7 +204,7 @@ class Inbox:
         )
         if burst is not limits.Burst.read:
             if burst is limits.Burst.warn:
-                self._queue(turn, [Reply(limits.SLOW_DOWN)], locale=locale, child=False)
+                self._queue(turn, [Reply(limits.SLOW_DOWN)], locale=locale, voice=Voice.other)
             return
         if message.channel is Channel.whatsapp:
             # What waited for the reporter to write again (the 24-hour window) goes now.
@@ -222,7 +224,7 @@ class Inbox:
             # Not sent, not lost: the draft stays where it was (the review) for a later "send".
             self._save(turn, replace(result, snapshot=snapshot))
             too_many = Reply(limits.TOO_MANY_REPORTS, {"limit": config.reports_per_hour})
-            self._queue(turn, [*notes, too_many], locale=result.locale, child=result.child)
+            self._queue(turn, [*notes, too_many], locale=result.locale, voice=result.voice)
             return
         replies = notes + result.replies
         params: dict[str, Any] = {}
@@ -235,7 +237,7 @@ class Inbox:
                 pending += follow_up.effects
         self._save(turn, result)
         replies = [Reply(reply.key, {**reply.params, **params}, reply.choices) for reply in replies]
-        self._queue(turn, replies, locale=result.locale, child=result.child)
+        self._queue(turn, replies, locale=result.locale, voice=result.voice)
 
     def _save(self, turn: _TurnContext, result: StepResult) -> None:
         conversation, session = turn.conversation, turn.session
@@ -263,9 +265,11 @@ class Inbox:
         conversation.expires_at = turn.now + self.config.conversation_ttl
         session.add(conversation)
 
-    def _queue(self, turn: _TurnContext, replies: list[Reply], *, locale: str, child: bool) -> None:
+    def _queue(
+        self, turn: _TurnContext, replies: list[Reply], *, locale: str, voice: Voice
+    ) -> None:
         for reply in replies:
-            rendered = self.flows.catalogue.render(reply, locale, child=child)
+            rendered = self.flows.catalogue.render(reply, locale, voice=voice)
             self._enqueue(turn, OutboundMessage(text=rendered.text, choices=rendered.choices))
 
     def _enqueue(self, turn: _TurnContext, outbound: OutboundMessage) -> None:

@@ -17,7 +17,16 @@ from flows.regions import Region
 from flows.report import CLOSE_PERPETRATORS, parse_phone, priority_of, report_fields
 from flows.safety import Command, command_of, has_danger_phrase, label_form
 from flows.spec import END, Route, Step, StepKind
-from flows.types import Choice, Effect, EffectKind, InputKind, Reply, StepResult, UserInput
+from flows.types import (
+    Choice,
+    Effect,
+    EffectKind,
+    InputKind,
+    Reply,
+    StepResult,
+    UserInput,
+    Voice,
+)
 
 SNAPSHOT_VERSION = 1
 MAX_STORY_CHARS = 20_000
@@ -78,15 +87,15 @@ def step(flows: Flows, snapshot: dict[str, Any] | None, user_input: UserInput) -
             for key, value in snapshot.items()
         }
     turn = Turn(flows, snap, user_input, fresh=fresh)
-    child_before = turn.child
+    voice_before = turn.voice
     turn.run()
     return StepResult(
         snapshot=None if turn.ended else turn.snap,
         replies=turn.replies,
         effects=turn.effects,
         locale=turn.locale,
-        # Submitting clears the answers; the receipt is still said in the child's wording.
-        child=child_before or turn.child,
+        # Submitting clears the answers; the receipt is still said in the wording used until then.
+        voice=turn.voice if turn.voice is not Voice.other else voice_before,
     )
 
 
@@ -126,9 +135,11 @@ class Turn:
         return answers
 
     @property
-    def child(self) -> bool:
-        """A child telling about themself gets the child-friendly wording."""
-        return self.answers.get("reporter") == "self" and self.answers.get("victim_age") == "child"
+    def voice(self) -> Voice:
+        """Questions to the person it happened to say "you"; a child gets the child's wording."""
+        if self.answers.get("reporter") != "self":
+            return Voice.other
+        return Voice.child if self.answers.get("victim_age") == "child" else Voice.self
 
     def say(self, key: str, choices: tuple[Choice, ...] = (), **params: Any) -> None:
         self.replies.append(Reply(key, params, choices))
@@ -557,12 +568,15 @@ class Turn:
                 self.snap["locale"] = "en" if self.locale == "id" else "id"
                 self.prompt(again=True)
             case Command.status:
-                if self.flow == STATUS_FLOW:
+                start = self.flows.specs[STATUS_FLOW].start
+                if self.flow == STATUS_FLOW and self.snap["state"] == start:
                     self.prompt(again=True)
                     return
-                self.snap["history"].append(f"{self.flow}.{self.snap['state']}")
+                # From a case already shown too: a fresh look-up, so newer messages are read.
+                if self.flow != STATUS_FLOW:
+                    self.snap["history"].append(f"{self.flow}.{self.snap['state']}")
                 self.snap["flow"] = STATUS_FLOW
-                self.snap["state"] = self.flows.specs[STATUS_FLOW].start
+                self.snap["state"] = start
                 self.snap["case"] = None
                 self.prompt()
 

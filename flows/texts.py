@@ -1,4 +1,5 @@
-"""Texts per locale, with child-friendly variants (``key@child``), and rendering of replies."""
+"""Texts per locale, with variants for a reporter telling about themself (``key@self``) and for a
+child doing so (``key@child``, falling back to ``key@self``), and rendering of replies."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from flows.types import Reply
+from flows.types import Reply, Voice
 
 LOCALES = ("id", "en")
-CHILD_SUFFIX = "@child"
+# The variants tried for each voice, most specific first, before the plain key.
+VARIANTS = {Voice.other: (), Voice.self: ("@self",), Voice.child: ("@child", "@self")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,24 +37,25 @@ class Catalogue:
     def keys(self, locale: str) -> set[str]:
         return set(self._texts.get(locale, {}))
 
-    def text(self, key: str, locale: str, *, child: bool = False) -> str:
+    def text(self, key: str, locale: str, *, voice: Voice = Voice.other) -> str:
         table = self._texts.get(locale) or self._texts[LOCALES[0]]
-        if child and key + CHILD_SUFFIX in table:
-            return table[key + CHILD_SUFFIX]
+        for suffix in VARIANTS[voice]:
+            if key + suffix in table:
+                return table[key + suffix]
         return table.get(key) or self._texts[LOCALES[0]][key]
 
     def labels(self, key: str) -> list[str]:
         """Every locale's label for ``key`` (typed answers match any of them)."""
         return [table[key] for table in self._texts.values() if key in table]
 
-    def render(self, reply: Reply, locale: str, *, child: bool = False) -> Rendered:
-        template = self.text(reply.key, locale, child=child)
+    def render(self, reply: Reply, locale: str, *, voice: Voice = Voice.other) -> Rendered:
+        template = self.text(reply.key, locale, voice=voice)
         params = _Params(reply.params)
         text = string.Formatter().vformat(template, (), params).strip()
         choices = tuple(
             (
                 choice.id,
-                choice.label if choice.raw else self.text(choice.label, locale, child=child),
+                choice.label if choice.raw else self.text(choice.label, locale, voice=voice),
             )
             for choice in reply.choices
         )

@@ -76,13 +76,22 @@ class Effect:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+class Voice(StrEnum):
+    """Whom the questions are about, which decides their wording: someone else, the reporter
+    themself (``key@self``), or a child telling about themself (``key@child``, else ``@self``)."""
+
+    other = "other"
+    self = "self"
+    child = "child"
+
+
 @dataclass(frozen=True, slots=True)
 class StepResult:
     """The new snapshot (``None``: nothing of this conversation is to be kept), what to say (in
-    ``locale``, with the child-friendly wording if ``child``), and what to do."""
+    ``locale``, worded for ``voice``), and what to do."""
 
     snapshot: dict[str, Any] | None
     replies: list[Reply]
     effects: list[Effect]
     locale: str
-    child: bool
+    voice: Voice

@@ -61,6 +61,24 @@ def test_unknown_route_and_wrong_method_answer_json(client: TestClient) -> None:
     wrong = client.delete("/healthz")
     assert wrong.status_code == 405
     assert "detail" in wrong.json()
+    assert wrong.headers["allow"] == "GET"
+
+
+def test_a_path_served_by_two_routes_allows_both_methods(client: TestClient) -> None:
+    wrong = client.options("/webhooks/whatsapp")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "GET, POST"
+
+
+def test_a_body_that_cannot_be_decoded_is_a_422_like_any_bad_json(client: TestClient) -> None:
+    for body in (b"\xd2\xb7\x18*\xff", b"{not json"):
+        response = client.post(
+            "/api/v1/reports/x/notes",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, body
+        assert response.json()["detail"][0]["type"] == "json_invalid"
 
 
 def test_a_declared_body_over_one_mebibyte_is_refused(client: TestClient) -> None:

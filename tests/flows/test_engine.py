@@ -10,7 +10,7 @@ from flows import engine
 from flows.machine import Flows
 from flows.report import parse_phone, priority_of
 from flows.safety import Command, command_of, has_danger_phrase
-from flows.types import EffectKind, InputKind, StepResult, UserInput
+from flows.types import EffectKind, InputKind, StepResult, UserInput, Voice
 
 
 class Chat:
@@ -162,12 +162,24 @@ def test_danger_yes_shows_contacts_at_once(chat: Chat) -> None:
 
 def test_a_child_telling_about_themself_gets_child_wording(chat: Chat) -> None:
     chat.type("halo")
-    for choice in ("welcome:start", "danger:no", "consent:agree", "reporter:self"):
+    for choice in ("welcome:start", "danger:no"):
         chat.press(choice)
-    assert chat.last is not None
-    assert not chat.last.child
+    voices = []
+    for choice in ("consent:agree", "reporter:self", "victim_age:child"):
+        chat.press(choice)
+        assert chat.last is not None
+        voices.append(chat.last.voice)
+    # Asked about someone, then "how old are you?", then in a child's words.
+    assert voices == [Voice.other, Voice.self, Voice.child]
+
+
+def test_someone_telling_about_another_person_is_asked_about_them(chat: Chat) -> None:
+    chat.type("halo")
+    for choice in ("welcome:start", "danger:no", "consent:agree", "reporter:witness"):
+        chat.press(choice)
     chat.press("victim_age:child")
-    assert chat.last.child
+    assert chat.last is not None
+    assert chat.last.voice is Voice.other
 
 
 def test_stickers_and_files_in_the_wrong_place_get_a_kind_answer(chat: Chat) -> None:

@@ -65,7 +65,7 @@ class Conversation(RuleBasedStateMachine):
         self.submitted += kinds.count(EffectKind.submit_report)
         assert result.replies or EffectKind.lookup_receipt in kinds
         for reply in result.replies:
-            FLOWS.catalogue.render(reply, result.locale, child=result.child)  # never raises
+            FLOWS.catalogue.render(reply, result.locale, voice=result.voice)  # never raises
         return result
 
     def offered(self) -> list[str]:
