@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session
@@ -127,30 +129,63 @@ class Inbox:
         return recorded
 
     def handle(self, message: InboundMessage) -> bool:
-        """Record and process in one transaction (one commit a turn); False for a duplicate.
+        """Record and process in one transaction; False for a duplicate (``submit``, waited for)."""
+        return self.submit(message).result()
 
-        The delivery's row is written in the turn's transaction, so once this returns the turn
-        and its replies are durable together. A turn that fails rolls back, and the delivery is
-        then recorded on its own for the sweeper to finish: nothing is lost either way."""
-        channel = message.channel
-        reporter_key, delivery_key = self._keys(message)
-        try:
-            with self.database.unit() as session:
-                now = self.clock()
-                inbound_id = inbound.record_inbound(
-                    channel, delivery_key, reporter_key, None, now, processed=True, session=session
-                )
-                if inbound_id is None:
-                    return False
-                queued = self._turn(message, reporter_key, session)
-        except Exception:
-            log.exception("turn failed", extra={"event": "turn_failed"})
+    def submit(self, message: InboundMessage) -> Future[bool]:
+        """Record and process the delivery in one transaction; the future says whether it was a
+        new turn (False for a duplicate) once everything of the turn is durable.
+
+        The delivery's row is written in the turn's transaction (on SQLite sharing its commit
+        with whatever other turns were waiting: ``Database.submit``), so once the future is done
+        the turn and its replies are durable together. A turn that fails rolls back alone, and
+        the delivery is then recorded on its own for the sweeper to finish before the future
+        completes: nothing is lost either way."""
+        keys = self._keys(message)
+        done: Future[bool] = Future()
+
+        def finish(turn: Future[int | None]) -> None:
+            try:
+                done.set_result(self._after_turn(message, turn))
+            except Exception as exc:
+                done.set_exception(exc)
+
+        self.database.submit(partial(self._handle_in, message, keys)).add_done_callback(finish)
+        return done
+
+    def _handle_in(
+        self, message: InboundMessage, keys: tuple[str, str], session: Session
+    ) -> int | None:
+        """The turn's work in its unit of work: how many messages it queued, ``None`` for a
+        duplicate."""
+        reporter_key, delivery_key = keys
+        inbound_id = inbound.record_inbound(
+            message.channel,
+            delivery_key,
+            reporter_key,
+            None,
+            self.clock(),
+            processed=True,
+            session=session,
+        )
+        if inbound_id is None:
+            return None
+        return self._turn(message, reporter_key, session)
+
+    def _after_turn(self, message: InboundMessage, turn: Future[int | None]) -> bool:
+        error = turn.exception()
+        if error is not None:
+            log.error("turn failed", exc_info=error, extra={"event": "turn_failed"})
             recorded = self.record(message)
             if recorded is not None:
                 self._count_failure(recorded)
             return False
-        metrics.inbound_messages.labels(channel=channel.value).inc()
-        metrics.turns.labels(channel=channel.value).inc()
+        queued = turn.result()
+        if queued is None:
+            return False
+        channel = message.channel.value
+        metrics.inbound_messages.labels(channel=channel).inc()
+        metrics.turns.labels(channel=channel).inc()
         self._committed(queued)
         return True
 
