@@ -1,6 +1,7 @@
 """Durable turns in process (no HTTP): the real flow walked by many reporters at once.
 
-Run: ``.venv/bin/python bench/turn_bench.py [sqlite|postgresql|both] [turns] [--memory] [--profile]``
+Run: ``.venv/bin/python bench/turn_bench.py [sqlite|postgresql|both] [turns] [--memory]
+[--profile]``
 
 Each reporter walks the whole report flow (21 turns, the last one submits a report) and a new
 reporter takes its place, ``REPORTERS`` of them at a time, each waiting for its previous turn to be
