@@ -152,12 +152,6 @@ class Database:
         self._queue.put(_Queued(work, future))
         return future
 
-    def run(self, work: Callable[[Session], T]) -> T:
-        """``submit`` and wait (PostgreSQL: in this thread)."""
-        if self._writer is None or threading.current_thread() is self._thread:
-            return self._alone(work)
-        return self.submit(work).result()
-
     def _alone(self, work: Callable[[Session], T]) -> T:
         with self.unit() as session:
             return work(session)
