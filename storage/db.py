@@ -157,10 +157,11 @@ class Database:
             return work(session)
 
     def _ensure_writer(self) -> None:
-        if self._thread is not None:
+        # Alive, not just started: a forked child inherits the attribute but not the thread.
+        if self._thread is not None and self._thread.is_alive():
             return
         with self._start:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 thread = threading.Thread(target=self._write_loop, name="lapor-writer", daemon=True)
                 thread.start()
                 self._thread = thread
