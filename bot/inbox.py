@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session
@@ -31,7 +33,6 @@ from storage.db import Database
 from storage.masking import mask_pii
 from storage.models import (
     Channel,
-    Conversation,
     InboundStatus,
     MessageDirection,
     Priority,
@@ -71,7 +72,10 @@ class _TurnContext:
     reporter_key: str
     now: datetime
     session: Session
-    conversation: Conversation | None = None
+    conversation: conversations.LiveConversation | None = None
+    counted: limits.BurstCount = field(default_factory=limits.BurstCount)
+    # The turn's messages to the reporter, written in one statement at its end (in this order).
+    outgoing: list[OutboundMessage] = field(default_factory=list)
 
 
 class Inbox:
@@ -82,12 +86,20 @@ class Inbox:
         flows: Flows,
         config: InboxConfig | None = None,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
         self.crypto = crypto
         self.flows = flows
         self.config = config or InboxConfig()
         self.clock = clock
+        # Called after a commit that queued messages to reporters (wakes the outbox sender).
+        self.on_committed = on_committed
+
+    def _committed(self, queued: int) -> None:
+        if queued and self.on_committed is not None:
+            self.on_committed()
 
     def reporter_key(self, channel: Channel, identity: str) -> str:
         return self.crypto.hasher.pseudonym(channel.value, identity)
@@ -117,30 +129,64 @@ class Inbox:
         return recorded
 
     def handle(self, message: InboundMessage) -> bool:
-        """Record and process in one transaction (one commit a turn); False for a duplicate.
+        """Record and process in one transaction; False for a duplicate (``submit``, waited for)."""
+        return self.submit(message).result()
 
-        The delivery's row is written in the turn's transaction, so once this returns the turn
-        and its replies are durable together. A turn that fails rolls back, and the delivery is
-        then recorded on its own for the sweeper to finish: nothing is lost either way."""
-        channel = message.channel
-        reporter_key, delivery_key = self._keys(message)
-        try:
-            with self.database.unit() as session:
-                now = self.clock()
-                inbound_id = inbound.record_inbound(
-                    channel, delivery_key, reporter_key, None, now, processed=True, session=session
-                )
-                if inbound_id is None:
-                    return False
-                self._turn(message, reporter_key, session)
-        except Exception:
-            log.exception("turn failed", extra={"event": "turn_failed"})
+    def submit(self, message: InboundMessage) -> Future[bool]:
+        """Record and process the delivery in one transaction; the future says whether it was a
+        new turn (False for a duplicate) once everything of the turn is durable.
+
+        The delivery's row is written in the turn's transaction (on SQLite sharing its commit
+        with whatever other turns were waiting: ``Database.submit``), so once the future is done
+        the turn and its replies are durable together. A turn that fails rolls back alone, and
+        the delivery is then recorded on its own for the sweeper to finish before the future
+        completes: nothing is lost either way."""
+        keys = self._keys(message)
+        done: Future[bool] = Future()
+
+        def finish(turn: Future[int | None]) -> None:
+            try:
+                done.set_result(self._after_turn(message, turn))
+            except Exception as exc:
+                done.set_exception(exc)
+
+        self.database.submit(partial(self._handle_in, message, keys)).add_done_callback(finish)
+        return done
+
+    def _handle_in(
+        self, message: InboundMessage, keys: tuple[str, str], session: Session
+    ) -> int | None:
+        """The turn's work in its unit of work: how many messages it queued, ``None`` for a
+        duplicate."""
+        reporter_key, delivery_key = keys
+        inbound_id = inbound.record_inbound(
+            message.channel,
+            delivery_key,
+            reporter_key,
+            None,
+            self.clock(),
+            processed=True,
+            session=session,
+        )
+        if inbound_id is None:
+            return None
+        return self._turn(message, reporter_key, session)
+
+    def _after_turn(self, message: InboundMessage, turn: Future[int | None]) -> bool:
+        error = turn.exception()
+        if error is not None:
+            log.error("turn failed", exc_info=error, extra={"event": "turn_failed"})
             recorded = self.record(message)
             if recorded is not None:
                 self._count_failure(recorded)
             return False
-        metrics.inbound_messages.labels(channel=channel.value).inc()
-        metrics.turns.labels(channel=channel.value).inc()
+        queued = turn.result()
+        if queued is None:
+            return False
+        channel = message.channel.value
+        metrics.inbound_messages.labels(channel=channel).inc()
+        metrics.turns.labels(channel=channel).inc()
+        self._committed(queued)
         return True
 
     def process(self, inbound_id: int) -> bool:
@@ -152,17 +198,19 @@ class Inbox:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
                 channel = message.channel.value
-                self._turn(message, row.reporter_key, session)
+                queued = self._turn(message, row.reporter_key, session)
                 inbound.finish_inbound(row, self.clock(), session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
             self._count_failure(inbound_id)
             return False
         metrics.turns.labels(channel=channel).inc()
+        self._committed(queued)
         return True
 
     def _count_failure(self, inbound_id: int) -> None:
         """A turn that keeps failing is not retried for ever; the reporter still gets an answer."""
+        queued = 0
         with self.database.unit() as session:
             row = inbound.lock_inbound(inbound_id, session=session)
             if row is None or row.payload is None:
@@ -174,49 +222,62 @@ class Inbox:
                 self._queue(
                     turn, [Reply("error")], locale=self.flows.default_locale, voice=Voice.other
                 )
+                queued = self._write_outgoing(turn)
                 inbound.finish_inbound(row, self.clock(), session=session)
                 row.status = InboundStatus.failed
             session.add(row)
+        self._committed(queued)
 
     # -- the turn ------------------------------------------------------------------------------
 
-    def _turn(self, message: InboundMessage, reporter_key: str, session: Session) -> None:
-        now = self.clock()
-        turn = _TurnContext(message, reporter_key, now, session)
-        turn.conversation = conversations.lock_conversation(reporter_key, session=session)
+    def _turn(self, message: InboundMessage, reporter_key: str, session: Session) -> int:
+        """The turn's statements; how many messages it queued for the reporter."""
+        turn = _TurnContext(message, reporter_key, self.clock(), session)
+        self._step(turn)
+        return self._write_outgoing(turn)
+
+    def _step(self, turn: _TurnContext) -> None:
+        message, reporter_key, now = turn.message, turn.reporter_key, turn.now
+        session = turn.session
+        turn.conversation = conversation = conversations.lock_conversation(
+            reporter_key, session=session
+        )
         if message.message_id is not None:
             chat_messages.remember_messages(
                 reporter_key, [message.message_id], now, session=session
             )
-        locale = turn.conversation.locale if turn.conversation else self.flows.default_locale
+        locale = conversation.locale if conversation else self.flows.default_locale
         if message.input.kind is InputKind.event and message.input.event == EDITED:
             # An edit is not a new answer: say so, and change nothing.
             self._queue(turn, [Reply(EDITED)], locale=locale, voice=Voice.other)
             return
         config = self.config
-        burst = limits.check_burst(
-            message.input,
-            reporter_key,
-            now,
-            limit=config.burst_messages,
-            window=config.burst_window,
-            session=session,
+        counted = (
+            limits.BurstCount(conversation.burst_count, conversation.burst_since)
+            if conversation is not None
+            else limits.BurstCount()
+        )
+        burst, turn.counted = limits.check_burst(
+            message.input, counted, now, limit=config.burst_messages, window=config.burst_window
         )
         if burst is not limits.Burst.read:
+            if conversation is not None:
+                conversations.count_messages(
+                    conversation, turn.counted.count, turn.counted.since, session=session
+                )
             if burst is limits.Burst.warn:
                 self._queue(turn, [Reply(limits.SLOW_DOWN)], locale=locale, voice=Voice.other)
             return
         if message.channel is Channel.whatsapp:
-            # What waited for the reporter to write again (the 24-hour window) goes now.
-            outbox.release_held(message.channel, reporter_key, now, session=session)
+            self._release_held(turn)
         snapshot: dict[str, Any] | None = None
         notes: list[Reply] = []
-        if turn.conversation is not None and turn.conversation.expires_at <= now:
-            conversations.delete_conversation(turn.conversation, session=session)
+        if conversation is not None and conversation.expires_at <= now:
+            conversations.delete_conversation(conversation, session=session)
             turn.conversation = None
             notes.append(Reply("expired"))
-        elif turn.conversation is not None:
-            snapshot = json.loads(self.crypto.cipher.decrypt(turn.conversation.snapshot))
+        elif conversation is not None:
+            snapshot = json.loads(self.crypto.cipher.decrypt(conversation.snapshot))
         result = engine.step(self.flows, snapshot, message.input)
         if not limits.admit_report(
             result.effects, reporter_key, now, limit=config.reports_per_hour, session=session
@@ -239,6 +300,10 @@ class Inbox:
         replies = [Reply(reply.key, {**reply.params, **params}, reply.choices) for reply in replies]
         self._queue(turn, replies, locale=result.locale, voice=result.voice)
 
+    def _release_held(self, turn: _TurnContext) -> None:
+        """What waited for the reporter to write again (WhatsApp's 24-hour window) goes now."""
+        outbox.release_held(turn.message.channel, turn.reporter_key, turn.now, session=turn.session)
+
     def _save(self, turn: _TurnContext, result: StepResult) -> None:
         conversation, session = turn.conversation, turn.session
         if result.snapshot is None:
@@ -246,24 +311,23 @@ class Inbox:
                 conversations.delete_conversation(conversation, session=session)
             return
         snapshot = result.snapshot
-        if conversation is None:
-            conversation = Conversation(
-                reporter_key=turn.reporter_key,
-                channel=turn.message.channel,
-                flow=snapshot["flow"],
-                state=snapshot["state"],
-                locale=snapshot["locale"],
-                snapshot=b"",
-                created_at=turn.now,
-                expires_at=turn.now,
-            )
-        conversation.flow = snapshot["flow"]
-        conversation.state = snapshot["state"]
-        conversation.locale = snapshot["locale"]
-        conversation.snapshot = self.crypto.cipher.encrypt(json.dumps(snapshot).encode("utf-8"))
-        conversation.updated_at = turn.now
-        conversation.expires_at = turn.now + self.config.conversation_ttl
-        session.add(conversation)
+        state = conversations.ConversationState(
+            flow=snapshot["flow"],
+            state=snapshot["state"],
+            locale=snapshot["locale"],
+            snapshot=self.crypto.cipher.encrypt(json.dumps(snapshot).encode("utf-8")),
+            burst_count=turn.counted.count,
+            burst_since=turn.counted.since,
+        )
+        conversations.save_conversation(
+            turn.reporter_key,
+            turn.message.channel,
+            conversation,
+            state,
+            turn.now,
+            expires_at=turn.now + self.config.conversation_ttl,
+            session=session,
+        )
 
     def _queue(
         self, turn: _TurnContext, replies: list[Reply], *, locale: str, voice: Voice
@@ -273,15 +337,22 @@ class Inbox:
             self._enqueue(turn, OutboundMessage(text=rendered.text, choices=rendered.choices))
 
     def _enqueue(self, turn: _TurnContext, outbound: OutboundMessage) -> None:
+        turn.outgoing.append(outbound)
+
+    def _write_outgoing(self, turn: _TurnContext) -> int:
+        """The turn's messages, in one statement; how many."""
+        if not turn.outgoing:
+            return 0
         cipher = self.crypto.cipher
-        outbox.enqueue(
+        outbox.enqueue_many(
             turn.message.channel,
             turn.reporter_key,
             cipher.encrypt_text(turn.message.address),
-            cipher.encrypt(outbound.to_bytes()),
+            [cipher.encrypt(outbound.to_bytes()) for outbound in turn.outgoing],
             turn.now,
             session=turn.session,
         )
+        return len(turn.outgoing)
 
     # -- effects --------------------------------------------------------------------------------
 
@@ -346,6 +417,7 @@ class Inbox:
                 self.clock(),
                 session=session,
             )
+        self._committed(1)
 
     def _submit(self, data: dict[str, Any], turn: _TurnContext) -> str:
         cipher, message, now, session = self.crypto.cipher, turn.message, turn.now, turn.session

@@ -1,13 +1,15 @@
 """Limits per reporter (pseudonym): reports submitted per hour, and bursts of messages.
 
-Both are counted in the database (storage/ratelimit.py), so they hold across processes sharing
-one PostgreSQL. A burst gets one kind reply and the rest of it is not read until it ebbs; the
+Both are counted in the database, so they hold across processes sharing one PostgreSQL: messages
+on the reporter's conversation row (which the turn locks and writes anyway), reports in
+storage/ratelimit.py. A burst gets one kind reply and the rest of it is not read until it ebbs; the
 words that must work in every step (emergency, quick exit, help…) and danger phrases are always
 read. A report over the hourly limit is not sent, and its draft waits at the review step.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -17,7 +19,6 @@ from flows.safety import command_of, has_danger_phrase
 from flows.types import Effect, EffectKind, InputKind, UserInput
 from storage import ratelimit
 
-MESSAGE = "message"
 REPORT = "report"
 SLOW_DOWN = "rate_limited"
 TOO_MANY_REPORTS = "report.too_many"
@@ -36,22 +37,32 @@ def _always_read(user_input: UserInput) -> bool:
     return user_input.kind is InputKind.choice and user_input.choice.endswith(":emergency")
 
 
+@dataclass(frozen=True, slots=True)
+class BurstCount:
+    """The reporter's messages counted in the current window (kept on their conversation)."""
+
+    count: int = 0
+    since: datetime | None = None
+
+
 def check_burst(
     user_input: UserInput,
-    reporter_key: str,
+    counted: BurstCount,
     now: datetime,
     *,
     limit: int,
     window: timedelta,
-    session: Session,
-) -> Burst:
-    """Count this message; whether it is read. A flood that goes on keeps the window full, so
-    it stays quiet until the reporter pauses for a whole window."""
-    recent = ratelimit.count_events(MESSAGE, reporter_key, now - window, session=session)
-    ratelimit.add_event(MESSAGE, reporter_key, now, session=session)
+) -> tuple[Burst, BurstCount]:
+    """Count this message; whether it is read, and the count to keep. The window starts at the
+    first message counted and ends ``window`` later: a flood that goes on gets one kind reply a
+    window, and everything past the limit in it is not read."""
+    if counted.since is None or now - counted.since >= window:
+        counted = BurstCount(0, now)
+    recent = counted.count
+    after = BurstCount(recent + 1, counted.since)
     if recent < limit or _always_read(user_input):
-        return Burst.read
-    return Burst.warn if recent == limit else Burst.quiet
+        return Burst.read, after
+    return (Burst.warn if recent == limit else Burst.quiet), after
 
 
 def admit_report(

@@ -10,12 +10,15 @@ from sqlmodel import Session, col, select
 
 from storage.models import ChatMessage
 
+_INSERT = sa.insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+
 
 def remember_messages(
     reporter_key: str, message_ids: Iterable[int], now: datetime, *, session: Session
 ) -> None:
-    for message_id in message_ids:
-        session.add(ChatMessage(reporter_key=reporter_key, message_id=message_id, at=now))
+    rows = [{"reporter_key": reporter_key, "message_id": id_, "at": now} for id_ in message_ids]
+    if rows:
+        session.connection().execute(_INSERT, rows)
 
 
 def take_messages(reporter_key: str, since: datetime, *, session: Session) -> list[int]:

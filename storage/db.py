@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -16,6 +20,18 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Turns that share one commit at most (SQLite's group commit); more wait for the next.
+MAX_GROUP = 256
+POOL_SIZE = 10
+
+T = TypeVar("T")
+log = logging.getLogger("lapor.db")
+
+
+@dataclass(frozen=True)
+class _Queued:
+    work: Callable[[Session], Any]
+    future: Future[Any]
 
 
 def is_sqlite(url: str | URL) -> bool:
@@ -79,7 +95,7 @@ def create_db_engine(url: str | URL) -> Engine:
         parsed,
         hide_parameters=True,
         pool_pre_ping=True,
-        pool_size=10,
+        pool_size=POOL_SIZE,
         max_overflow=20,
     )
 
@@ -96,6 +112,10 @@ class Database:
         # claiming at once). Threads of this process queue on a lock of ours instead, in turn;
         # the busy handler is left to arbitrate between processes.
         self._writer = threading.RLock() if is_sqlite(self.url) else None
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self._start = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def backend(self) -> str:
@@ -109,6 +129,89 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    # -- turns: group commit on SQLite, concurrent on PostgreSQL --------------------------------
+
+    def submit(self, work: Callable[[Session], T]) -> Future[T]:
+        """Run ``work`` in a unit of work; the future completes once its commit is durable.
+
+        SQLite has one writer, and each commit waits for the disk (``synchronous=FULL``): one
+        writer thread runs whatever work has queued in one transaction, each in a savepoint of
+        its own, and commits once for all of them. Work that raises rolls back its savepoint
+        alone (its future gets the exception); a group that fails as a whole (the commit itself)
+        runs again one by one, so a neighbour's fault never fails a turn. PostgreSQL batches WAL
+        flushes itself: there the work runs on a pool of threads, one transaction each."""
+        if self._writer is None:
+            if self._pool is None:
+                with self._start:
+                    if self._pool is None:
+                        self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="lapor-db")
+            return self._pool.submit(self._alone, work)
+        future: Future[T] = Future()
+        self._ensure_writer()
+        self._queue.put(_Queued(work, future))
+        return future
+
+    def _alone(self, work: Callable[[Session], T]) -> T:
+        with self.unit() as session:
+            return work(session)
+
+    def _ensure_writer(self) -> None:
+        # Alive, not just started: a forked child inherits the attribute but not the thread.
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start:
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._write_loop, name="lapor-writer", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    queued = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if queued is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(queued)
+            self._commit_group(group)
+
+    def _commit_group(self, group: list[_Queued]) -> None:
+        outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
+        try:
+            with self.unit() as session:
+                for queued in group:
+                    try:
+                        with session.begin_nested():
+                            outcomes.append((queued, queued.work(session), None))
+                    except Exception as exc:
+                        outcomes.append((queued, None, exc))
+        except Exception:
+            log.warning("group commit failed; running its work one by one", exc_info=True)
+            for queued in group:
+                self._run_alone(queued)
+            return
+        # Only now, with the commit on disk, does anyone hear of it (outside the write lock).
+        for queued, value, error in outcomes:
+            if error is None:
+                queued.future.set_result(value)
+            else:
+                queued.future.set_exception(error)
+
+    def _run_alone(self, queued: _Queued) -> None:
+        try:
+            value = self._alone(queued.work)
+        except Exception as exc:
+            queued.future.set_exception(exc)
+        else:
+            queued.future.set_result(value)
 
     def checkpoint(self) -> bool:
         """SQLite: copy the WAL into the database file and empty it, so that what a purge erased
@@ -135,4 +238,11 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.engine.dispose()

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.models import Channel, Inbound, InboundStatus
+
+
+def _record_statement(dialect: str) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=["channel", "delivery_key"])
+        .returning(_TABLE.c.id)
+    )
+
+
+_TABLE: sa.Table = Inbound.__table__  # type: ignore[attr-defined]
+# Built once: the engine caches each one's compiled form, so a turn only binds its values.
+_RECORD = {dialect: _record_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def record_inbound(
@@ -24,24 +39,20 @@ def record_inbound(
 
     ``processed``: the turn runs in this same transaction, so the row is written as done (if the
     turn fails, the row goes with it)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Inbound)
-        .values(
-            channel=channel,
-            delivery_key=delivery_key,
-            reporter_key=reporter_key,
-            payload=payload,
-            status=InboundStatus.done if processed else InboundStatus.received,
-            attempts=0,
-            received_at=now,
-            processed_at=now if processed else None,
-        )
-        .on_conflict_do_nothing(index_elements=["channel", "delivery_key"])
-        .returning(col(Inbound.id))
-    )
-    inserted = session.execute(statement).scalar_one_or_none()
+    connection = session.connection()
+    inserted = connection.execute(
+        _RECORD[connection.dialect.name],
+        {
+            "channel": channel,
+            "delivery_key": delivery_key,
+            "reporter_key": reporter_key,
+            "payload": payload,
+            "status": InboundStatus.done if processed else InboundStatus.received,
+            "attempts": 0,
+            "received_at": now,
+            "processed_at": now if processed else None,
+        },
+    ).scalar_one_or_none()
     return int(inserted) if inserted is not None else None
 
 

@@ -149,6 +149,10 @@ class Conversation(SQLModel, table=True):
     created_at: datetime = _created()
     updated_at: datetime = _created()
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    # The reporter's messages counted for the burst limit (bot/limits.py), kept on the row the
+    # turn locks and writes anyway: no statement of its own (migration 0006).
+    burst_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    burst_since: datetime | None = _optional_time()
 
 
 class ChatMessage(SQLModel, table=True):

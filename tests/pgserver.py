@@ -55,6 +55,8 @@ class PostgresServer:
     user: str | None
     # Commits that survive the server's crash (``halt``); off for the suite's shared server.
     durable: bool = False
+    # Commits flushed to the disk too (the benchmarks); off for the tests.
+    fsync: bool = False
     _stopped: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -107,13 +109,15 @@ def _unprivileged_user() -> str | None:
     return "postgres"
 
 
-def start_postgres(*, durable: bool = False) -> PostgresServer:
+def start_postgres(*, durable: bool = False, fsync: bool = False) -> PostgresServer:
     bindir = find_bindir()
     if bindir is None:
         raise PostgresUnavailable(f"PostgreSQL server binaries (initdb) not found; {HINT}")
     user = _unprivileged_user()
     root = Path(tempfile.mkdtemp(prefix="lapor-pg-"))
-    server = PostgresServer(url="", root=root, bindir=bindir, user=user, durable=durable)
+    server = PostgresServer(
+        url="", root=root, bindir=bindir, user=user, durable=durable, fsync=fsync
+    )
     socket_dir = root / "sock"
     socket_dir.mkdir()
     if user is not None:
@@ -139,7 +143,8 @@ def _start(server: PostgresServer) -> None:
     log_file = server.root / "server.log"
     options = (
         f"-c listen_addresses='' -c unix_socket_directories='{server.root / 'sock'}' "
-        "-c fsync=off -c full_page_writes=off -c max_connections=200 "
+        f"-c fsync={'on' if server.fsync else 'off'} "
+        f"-c full_page_writes={'on' if server.fsync else 'off'} -c max_connections=200 "
         # Without synchronous_commit a commit can return before its WAL is even written: fine
         # for data thrown away, not for a test that crashes the server and counts rows.
         f"-c synchronous_commit={'on' if server.durable else 'off'}"

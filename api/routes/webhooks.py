@@ -3,12 +3,13 @@ a request that fails its signature or secret is refused before anything is read 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from telegram import Bot, Update
@@ -74,16 +75,18 @@ async def whatsapp_notification(
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return JSONResponse({"detail": "the body is not JSON"}, status_code=400)
-    await run_in_threadpool(_take_notification, runtime, whatsapp.parse_notification(payload))
+    notification = whatsapp.parse_notification(payload)
+    # Each message is recorded and processed in one transaction (a failed turn is recorded on
+    # its own); only when all are durable does the platform get its 200, so nothing can be
+    # lost. Awaited one after the other: a reporter's messages are taken in their order.
+    for message in notification.messages:
+        await asyncio.wrap_future(runtime.inbox.submit(message))
+    if notification.statuses:
+        await run_in_threadpool(_take_receipts, runtime, notification)
     return JSONResponse({"status": "ok"})
 
 
-def _take_notification(runtime: Runtime, notification: whatsapp.Notification) -> None:
-    inbox = runtime.inbox
-    # Each message is recorded and processed in one transaction (a failed turn is recorded on
-    # its own); only when all are in does the platform get its 200, so nothing can be lost.
-    for message in notification.messages:
-        inbox.handle(message)
+def _take_receipts(runtime: Runtime, notification: whatsapp.Notification) -> None:
     if notification.statuses:
         hasher = runtime.crypto.hasher
         with runtime.database.unit() as session:
@@ -110,6 +113,7 @@ async def telegram_update(
     runtime: RuntimeDep,
     secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
 ) -> JSONResponse:
+    background = BackgroundTasks()
     expected = runtime.settings.telegram_webhook_secret
     transport = runtime.telegram
     if transport is None or expected is None:
@@ -119,8 +123,21 @@ async def telegram_update(
     event = read_update(await request.body(), transport.bot)
     if event is None:
         return JSONResponse({"detail": "not a Telegram update"}, status_code=400)
-    await run_in_threadpool(take_telegram_event, runtime, event)
-    return JSONResponse({})
+    if event.blocked_identity is not None:
+        await run_in_threadpool(
+            runtime.inbox.stop_sending, Channel.telegram, event.blocked_identity
+        )
+    if event.message is not None:
+        await asyncio.wrap_future(runtime.inbox.submit(event.message))
+        if event.callback_query_id is not None:
+            # The turn is durable: acknowledging the button need not hold up the 200.
+            background.add_task(_answer, runtime, event.callback_query_id)
+    return JSONResponse({}, background=background)
+
+
+def _answer(runtime: Runtime, callback_query_id: str) -> None:
+    if runtime.telegram is not None:
+        runtime.telegram.answer(callback_query_id)
 
 
 def read_update(body: bytes, bot: Bot | None) -> TelegramEvent | None:

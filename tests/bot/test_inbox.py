@@ -185,3 +185,27 @@ def test_a_turn_that_keeps_crashing_ends_with_an_apology(
     assert texts[0].startswith("Maaf, ada gangguan")
     with inbox.database.unit() as session:
         assert session.exec(select(Inbound)).one().status == InboundStatus.failed
+
+
+def test_a_turn_that_queued_replies_wakes_the_sender_after_its_commit(inbox: Inbox) -> None:
+    woken: list[int] = []
+
+    def on_committed() -> None:
+        # Called after the commit: what the turn queued is there for the sender to read.
+        woken.append(count(inbox, OutboxMessage))
+
+    inbox.on_committed = on_committed
+    phone = Phone(inbox)
+    message = phone.message(UserInput.typed("halo"))
+    assert inbox.handle(message) is True
+    assert woken == [1]
+    assert inbox.handle(message) is False  # a duplicate queues nothing, wakes nobody
+    assert woken == [1]
+
+
+def test_turns_submitted_at_once_each_get_their_own_replies(inbox: Inbox) -> None:
+    phones = [Phone(inbox, identity=f"6281200000{number:02d}") for number in range(20)]
+    futures = [inbox.submit(phone.message(UserInput.typed("halo"))) for phone in phones]
+    assert [future.result(timeout=60) for future in futures] == [True] * 20
+    assert all(len(phone.outbox()) == 1 for phone in phones)
+    assert count(inbox, Inbound) == 20

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import stat
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, select
 
 from storage.agencies import create_agency
 from storage.crypto import Crypto
@@ -195,3 +196,60 @@ def test_concurrent_read_modify_write_loses_nothing(database: Database) -> None:
         assert session.exec(select(Agency).where(Agency.code == "COUNTER")).one().name == str(
             threads * rounds
         )
+
+
+def _add_agency(code: str, *, fail: bool = False) -> Callable[[Session], str]:
+    def work(session: Session) -> str:
+        create_agency(code, code.title(), regions=[], national=False, session=session)
+        if fail:
+            raise RuntimeError("this unit of work fails half way")
+        return code
+
+    return work
+
+
+def test_units_submitted_together_share_one_commit_and_a_failure_rolls_back_alone(
+    database: Database,
+) -> None:
+    commits: list[None] = []
+    sa.event.listen(database.engine, "commit", lambda _connection: commits.append(None))
+    # Hold the write lock while submitting, so that on SQLite all of them wait for one group.
+    with database.unit():
+        futures = [
+            database.submit(_add_agency("FIRST")),
+            database.submit(_add_agency("BROKEN", fail=True)),
+            database.submit(_add_agency("THIRD")),
+        ]
+        if database.backend == "sqlite":
+            assert not any(future.done() for future in futures)  # not before the commit
+    assert futures[0].result(timeout=30) == "FIRST"
+    assert futures[2].result(timeout=30) == "THIRD"
+    with pytest.raises(RuntimeError):
+        futures[1].result(timeout=30)
+    with database.unit() as session:
+        codes = sorted(agency.code for agency in session.exec(select(Agency)).all())
+    assert codes == ["FIRST", "THIRD"]
+    if database.backend == "sqlite":
+        assert len(commits) == 2  # the unit that held the lock, then the one group
+    else:
+        assert len(commits) == 3  # PostgreSQL: one transaction each, on the pool
+
+
+def test_a_group_whose_commit_fails_runs_each_unit_again_alone(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = sqlite_database
+    failed: list[None] = []
+
+    def writers_commit_fails_once(_connection: sa.Connection) -> None:
+        if threading.current_thread().name == "lapor-writer" and not failed:
+            failed.append(None)
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    sa.event.listen(database.engine, "commit", writers_commit_fails_once)
+    with database.unit():
+        futures = [database.submit(_add_agency(code)) for code in ("ONE", "TWO")]
+    assert [future.result(timeout=30) for future in futures] == ["ONE", "TWO"]
+    assert failed
+    with database.unit() as session:
+        assert len(session.exec(select(Agency)).all()) == 2

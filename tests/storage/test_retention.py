@@ -125,11 +125,12 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
     assert due["outbox"] == sent + 1  # and the message held since START
     assert due["closed_reports"] == 1
     assert due["audit_events"] == 1
-    # Each message and report is counted for the limits too (bot/limits.py).
+    # Each report is counted for the limits too (bot/limits.py; messages on their conversation).
     counted_long_ago = col(RateEvent.at) < NOW - POLICY.rate_events
     assert due["rate_events"] == count(database, RateEvent, counted_long_ago)
+    assert due["rate_events"] == 3  # the test's, and the two reports' of long ago
     recent_rate_events = count(database, RateEvent) - due["rate_events"]
-    assert recent_rate_events == 2  # the test's, and the message of the draft still alive
+    assert recent_rate_events == 1  # the test's
     assert apply_retention(database, POLICY, NOW, dry_run=True) == due  # the dry run kept it all
 
     assert apply_retention(database, POLICY, NOW, dry_run=False) == due
