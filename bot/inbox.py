@@ -88,6 +88,7 @@ class Inbox:
         self.flows = flows
         self.config = config or InboxConfig()
         self.clock = clock
+        self.on_committed: Callable[[], None] = _nothing  # 13b: the sender's wake(), see runtime
 
     def reporter_key(self, channel: Channel, identity: str) -> str:
         return self.crypto.hasher.pseudonym(channel.value, identity)
@@ -139,6 +140,7 @@ class Inbox:
             if recorded is not None:
                 self._count_failure(recorded)
             return False
+        self.on_committed()
         metrics.inbound_messages.labels(channel=channel.value).inc()
         metrics.turns.labels(channel=channel.value).inc()
         return True
@@ -158,6 +160,7 @@ class Inbox:
             log.exception("turn failed", extra={"event": "turn_failed"})
             self._count_failure(inbound_id)
             return False
+        self.on_committed()
         metrics.turns.labels(channel=channel).inc()
         return True
 
@@ -453,3 +456,7 @@ class Inbox:
                 }
             )
         return shown
+
+
+def _nothing() -> None:
+    return None

@@ -1,0 +1,31 @@
+"""shared send budgets (issue 13: sender and scale-out)
+
+Revision ID: 0011
+Revises: 0005
+Create Date: 2026-12-01 16:20:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "send_budget",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("next_slot", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("send_budget")
