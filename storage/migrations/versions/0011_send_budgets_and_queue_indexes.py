@@ -1,4 +1,4 @@
-"""shared send budgets (issue 13: sender and scale-out)
+"""shared send budgets, and indexes for the triage queue (issue 13: sender and scale-out)
 
 Revision ID: 0011
 Revises: 0005
@@ -25,7 +25,13 @@ def upgrade() -> None:
         sa.Column("next_slot", sa.Double(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_index(
+        "ix_report_agency_order", "report", ["agency_id", "priority", "created_at", "id"]
+    )
+    op.create_index("ix_report_order", "report", ["priority", "created_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_report_order", table_name="report")
+    op.drop_index("ix_report_agency_order", table_name="report")
     op.drop_table("send_budget")
