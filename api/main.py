@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,9 +53,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             # Retention in every process: a purge that finds nothing due costs a few counts.
             asyncio.create_task(_every(runtime.purge, "purge", sweep, settings.purge_hours * 3600)),
         ]
-        for worker in (runtime.sender, runtime.fetcher):
-            if worker is not None:
-                tasks.append(asyncio.create_task(_work_forever(runtime, worker.run_once)))
+        if runtime.fetcher is not None:
+            tasks.append(asyncio.create_task(_work_forever(runtime, runtime.fetcher.run_once)))
+        sending = _start_sender(runtime)
         polling = _telegram_polling(runtime)
         if polling is not None:
             await _start_polling(polling)
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if sending is not None:
+                await asyncio.to_thread(_stop_sender, runtime, *sending)
             runtime.database.dispose()
             log.info("stopped", extra={"event": "stopped"})
 
@@ -134,8 +137,28 @@ async def _stop_polling(application: Application[Any, Any, Any, Any, Any, Any]) 
     await application.shutdown()
 
 
+def _start_sender(runtime: Runtime) -> tuple[threading.Thread, threading.Event] | None:
+    """The outbox sender on a thread of its own (it waits for a turn's wake-up, not a poll)."""
+    if runtime.sender is None:
+        return None
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=runtime.sender.run_forever, args=(stop,), name="lapor-sender", daemon=True
+    )
+    thread.start()
+    return thread, stop
+
+
+def _stop_sender(runtime: Runtime, thread: threading.Thread, stop: threading.Event) -> None:
+    assert runtime.sender is not None
+    stop.set()
+    runtime.sender.wake()
+    thread.join(10)
+    runtime.sender.stop()
+
+
 async def _work_forever(runtime: Runtime, run_once: Callable[[], int]) -> None:
-    """The outbox sender's or the evidence fetcher's rounds, back to back while there is work."""
+    """The evidence fetcher's rounds, back to back while there is work."""
     while True:
         try:
             tried = await asyncio.to_thread(run_once)

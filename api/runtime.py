@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from telegram import Bot
+from telegram.request import HTTPXRequest
 
 from api.escalation import escalate
 from api.settings import Settings, load_keys
 from bot.inbox import DELETABLE, Inbox, InboxConfig
 from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
-from bot.sender import OutboxSender, Transport, WhatsAppTransport
+from bot.sender import OutboxSender, Transport, WhatsAppTransport, budget_for
 from bot.telegram import TelegramDownloader, TelegramTransport
 from flows.loader import load_flows
 from storage import chat_messages, conversations, inbound, retention, triage
@@ -108,18 +109,22 @@ def build_runtime(
         default_locale=locale or settings.default_locale.value,
     )
     inbox = Inbox(database, crypto, flows, inbox_config(settings))
-    transports = channel_transports(settings)
+    transports = channel_transports(settings, database)
     sender = (
         OutboxSender(
             database,
             crypto,
             transports,
             lease=timedelta(seconds=settings.send_lease_seconds),
+            threads=settings.send_threads,
+            poll=settings.send_poll_seconds,
             clock=utcnow,
         )
         if transports
         else None
     )
+    if sender is not None:
+        inbox.on_committed = sender.wake  # a turn's replies go out as soon as it commits
     telegram = next((t for t in transports if isinstance(t, TelegramTransport)), None)
     downloaders = evidence_downloaders(settings, telegram)
     fetcher = (
@@ -164,24 +169,35 @@ def telegram_bot(settings: Settings) -> Bot:
         settings.telegram_token.get_secret_value(),
         base_url=settings.telegram_api_url,
         base_file_url=settings.telegram_file_url,
+        # One connection per sender thread (PTB's default pool of one would queue them, and
+        # time out waiting for it), and a few for answering button presses and downloads.
+        request=HTTPXRequest(connection_pool_size=settings.send_threads + 4),
     )
 
 
-def channel_transports(settings: Settings) -> list[Transport]:
-    """A transport for every channel that is configured (the settings check they are complete)."""
+def channel_transports(settings: Settings, database: Database) -> list[Transport]:
+    """A transport for every channel that is configured (the settings check they are complete),
+    each with its platform's send budget (shared by every process on PostgreSQL)."""
     transports: list[Transport] = []
     if settings.telegram_enabled:
+        assert settings.telegram_token is not None
+        bot_id = settings.telegram_token.get_secret_value().split(":")[0]  # public, not secret
         transports.append(
-            TelegramTransport(telegram_bot(settings), chat_seconds=settings.telegram_chat_seconds)
+            TelegramTransport(
+                telegram_bot(settings),
+                chat_seconds=settings.telegram_chat_seconds,
+                budget=budget_for(database, f"telegram:{bot_id}", settings.telegram_rate),
+            )
         )
     token = settings.whatsapp_access_token
-    if settings.whatsapp_enabled and token is not None and settings.whatsapp_phone_number_id:
+    number = settings.whatsapp_phone_number_id
+    if settings.whatsapp_enabled and token is not None and number:
         transports.append(
             WhatsAppTransport(
                 settings.whatsapp_api_url,
-                settings.whatsapp_phone_number_id,
+                number,
                 token.get_secret_value(),
-                rate=settings.whatsapp_rate,
+                budget=budget_for(database, f"whatsapp:{number}", settings.whatsapp_rate),
             )
         )
     return transports

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
     telegram_chat_seconds: float = Field(default=1.0, ge=0)
+    telegram_rate: float = Field(default=30, gt=0)
 
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
     whatsapp_rate: float = Field(default=80, gt=0)
     send_poll_seconds: float = Field(default=0.5, gt=0)
+    send_threads: int = Field(default=8, gt=0, le=64)
     send_lease_seconds: float = Field(default=120, gt=0)
     evidence_max_mb: int = Field(default=20, gt=0)
 

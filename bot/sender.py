@@ -1,10 +1,16 @@
 """The outbox sender: delivers what turns and officers wrote to the outbox, once, with retries.
 
-Each round leases the due messages of every channel (``SKIP LOCKED``, so several processes share
-the outbox), sends them outside the transaction, and records the outcome. A message the platform
-refused for a while (rate limits, a server error, no network) is retried with exponential backoff
-up to a cap; one that cannot go now (WhatsApp's 24-hour window) is held until the reporter writes
-again; one the platform will never take fails, and its text and address are dropped.
+The sender leases the due messages of every channel (``SKIP LOCKED``, so several processes share
+the outbox), sends them outside any transaction, and records the outcomes in batches. A committed
+turn wakes it (``wake``), so a reply does not wait for a poll. Sends run on a few threads at once;
+the messages of one chat go one after another, in order, each no earlier than the chat's due time
+(Telegram's pace in one chat), while other chats go on. The platforms' overall rates are budgets
+(``RateLimiter`` in one process, ``SharedBudget`` across processes on PostgreSQL).
+
+A message the platform refused for a while (rate limits, a server error, no network) is retried
+with exponential backoff up to a cap; one that cannot go now (WhatsApp's 24-hour window) is held
+until the reporter writes again; one the platform will never take fails, and its text and address
+are dropped.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -25,7 +33,7 @@ from sqlmodel import Session
 from bot import metrics
 from bot.messages import OutboundMessage
 from bot.whatsapp import render
-from storage import chat_messages, outbox
+from storage import budgets, chat_messages, outbox
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Channel, OutboxMessage, OutboxStatus
@@ -62,27 +70,64 @@ class Transport(Protocol):
     def send(self, address: str, message: OutboundMessage, first_part: int) -> Outcome: ...
 
 
+class Budget(Protocol):
+    """A send rate: ``wait`` returns when one more send may go."""
+
+    def wait(self) -> None: ...
+
+
+def burst_of(rate: float) -> int:
+    # A tenth of a second's worth may go at once (a turn's replies, several chats answered
+    # together); beyond that sends are spaced evenly, so no one-second window exceeds the rate
+    # by more than this.
+    return max(1, int(rate / 10))
+
+
 class RateLimiter:
-    """At most ``rate`` sends a second from this process (a token bucket)."""
+    """At most ``rate`` sends a second from this process (GCRA: each send reserves the next slot,
+    so waiting threads are served in turn and never exceed the rate together)."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.clock = clock
-        self.tokens = rate
-        self.stamp = clock()
+        self.interval = 1 / rate
+        self.tolerance = (burst_of(rate) - 1) * self.interval
+        self.due = clock()  # the theoretical time of the next send
         self.lock = threading.Lock()
 
     def wait(self) -> None:
-        while True:
-            with self.lock:
-                now = self.clock()
-                self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                pause = (1 - self.tokens) / self.rate
+        with self.lock:
+            now = self.clock()
+            self.due = max(self.due, now) + self.interval
+            pause = self.due - self.interval - self.tolerance - now
+        if pause > 0:
             time.sleep(pause)
+
+
+class SharedBudget:
+    """At most ``rate`` sends a second from every process on this PostgreSQL database together
+    (WhatsApp's rate per phone number, Telegram's per bot): the same slots as ``RateLimiter``,
+    reserved in one row (``storage.budgets``) on the database's clock."""
+
+    def __init__(self, database: Database, name: str, rate: float) -> None:
+        self.database = database
+        self.name = name
+        self.interval = 1 / rate
+        self.tolerance = (burst_of(rate) - 1) * self.interval
+
+    def wait(self) -> None:
+        with self.database.unit() as session:
+            pause = budgets.reserve_slot(self.name, self.interval, self.tolerance, session=session)
+        if pause > 0:
+            time.sleep(pause)
+
+
+def budget_for(database: Database, name: str, rate: float) -> Budget:
+    """Shared through the database on PostgreSQL (any number of processes); in the process on
+    SQLite (one process writes a SQLite database)."""
+    if database.backend == "sqlite":
+        return RateLimiter(rate)
+    return SharedBudget(database, name, rate)
 
 
 class WhatsAppTransport:
@@ -95,11 +140,12 @@ class WhatsAppTransport:
         access_token: str,
         *,
         rate: float = 80,
+        budget: Budget | None = None,
         client: httpx.Client | None = None,
     ) -> None:
         self.url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {access_token}"}
-        self.limiter = RateLimiter(rate)
+        self.limiter = budget or RateLimiter(rate)
         self.client = client or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
 
     def send(self, address: str, message: OutboundMessage, first_part: int) -> Outcome:
@@ -160,7 +206,23 @@ class Backoff:
         return random.uniform(0, min(self.cap, self.base * 2**attempts))  # noqa: S311
 
 
+ChatKey = tuple[Channel, str]  # a channel and a reporter key: one chat
+
+
+@dataclass(frozen=True)
+class _Job:
+    transport: Transport
+    message_id: int
+    chat: ChatKey
+    address: bytes
+    payload: bytes
+    parts_sent: int
+
+
 class OutboxSender:
+    """Delivers the outbox. ``run_forever`` is the process's sender (woken by ``wake``);
+    ``run_once`` leases one batch, sends it and records it before returning (tests, tools)."""
+
     def __init__(
         self,
         database: Database,
@@ -170,6 +232,8 @@ class OutboxSender:
         backoff: Backoff | None = None,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 50,
+        threads: int = 8,
+        poll: float = 0.5,
         clock: Callable[[], datetime],
     ) -> None:
         self.database = database
@@ -178,43 +242,175 @@ class OutboxSender:
         self.backoff = backoff or Backoff()
         self.lease = lease
         self.batch = batch
+        self.poll = poll
         self.clock = clock
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lapor-send")
+        self.woken = threading.Event()
+        self.fresh = True  # a turn may have queued something since the last lease
+        self.lock = threading.Lock()
+        # Guarded by ``lock``: what this sender holds (leased, not yet recorded), chat by chat.
+        self.waiting: dict[ChatKey, deque[_Job]] = {}
+        self.busy: set[ChatKey] = set()
+        self.due: dict[ChatKey, float] = {}  # monotonic time before which a chat gets nothing
+        self.done: list[tuple[_Job, Outcome]] = []
+        self.held: set[int] = set()  # message ids: leased here, not recorded yet
+
+    def wake(self) -> None:
+        """Something was queued (a turn committed): look for it now. Thread-safe, never blocks."""
+        self.fresh = True
+        self.woken.set()
 
     def run_once(self) -> int:
-        """One round over every channel; how many messages it tried."""
-        tried = 0
-        for transport in self.transports:
-            with self.database.unit() as session:
-                due = outbox.claim_due(
-                    transport.channel, self.clock(), self.lease, limit=self.batch, session=session
-                )
-                work = [(row.id, row.address, row.payload, row.parts_sent) for row in due]
-            for message_id, address, payload, parts_sent in work:
-                assert message_id is not None
-                self._deliver(transport, message_id, address, payload, parts_sent)
-                tried += 1
-        return tried
+        """Lease the due messages (up to ``batch`` a channel), send them, record the outcomes;
+        how many it leased."""
+        leased = sum(self._lease(transport, self.batch) for transport in self.transports)
+        while True:
+            with self.lock:
+                if len(self.done) == len(self.held):
+                    break
+            pause = self._dispatch()
+            self.woken.wait(min(pause, 0.05))
+            self.woken.clear()
+        self._record_done()
+        return leased
 
-    def _deliver(
-        self, transport: Transport, message_id: int, address: bytes, payload: bytes, parts: int
-    ) -> None:
+    def run_forever(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set: lease what is due when woken (or every ``poll`` seconds, for
+        retries and for messages another process queued), send, record in batches."""
+        polled = 0.0
+        while not stop.is_set():
+            self.woken.clear()
+            try:
+                now = time.monotonic()
+                if self.fresh or now - polled >= self.poll:
+                    self.fresh = False
+                    polled = now
+                    full = self._lease_all()
+                    if full:
+                        self.fresh = True  # more may be due: lease again once these go
+                self._record_done()
+            except Exception:
+                # The database is away, most likely: what is leased stays leased; try again.
+                log.exception("send round failed", extra={"event": "work_round_failed"})
+                stop.wait(5.0)
+                continue
+            pause = self._dispatch()
+            if not self.fresh or self._room() == 0:
+                self.woken.wait(min(pause, self.poll))
+
+    def stop(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _room(self) -> int:
+        with self.lock:
+            return max(0, 2 * self.batch - len(self.held))
+
+    def _lease_all(self) -> bool:
+        """Lease more if there is room; True when a channel had more due than was taken."""
+        full = False
+        for transport in self.transports:
+            room = self._room()
+            if room == 0:
+                return False
+            limit = min(room, self.batch)
+            full |= self._lease(transport, limit) == limit
+        return full
+
+    def _lease(self, transport: Transport, limit: int) -> int:
+        with self.database.unit() as session:
+            due = outbox.claim_due(
+                transport.channel, self.clock(), self.lease, limit=limit, session=session
+            )
+            jobs = [
+                _Job(
+                    transport,
+                    row.id,
+                    (transport.channel, row.reporter_key),
+                    row.address,
+                    row.payload,
+                    row.parts_sent,
+                )
+                for row in due
+                if row.id is not None
+            ]
+        with self.lock:
+            for job in jobs:
+                if job.message_id in self.held:
+                    continue  # ours already (its lease ran out while it waited): lease renewed
+                self.held.add(job.message_id)
+                self.waiting.setdefault(job.chat, deque()).append(job)
+        return len(jobs)
+
+    def _dispatch(self) -> float:
+        """Start the next message of every chat that is free and due; seconds until the next
+        chat with a message becomes due (or ``poll``)."""
+        now = time.monotonic()
+        pause = self.poll
+        with self.lock:
+            for chat in list(self.waiting):
+                if chat in self.busy:
+                    continue
+                queue = self.waiting[chat]
+                due = self.due.get(chat, 0.0)
+                if due > now:
+                    pause = min(pause, due - now)
+                    continue
+                job = queue.popleft()
+                if not queue:
+                    del self.waiting[chat]
+                self.busy.add(chat)
+                self.pool.submit(self._send, job)
+            if len(self.due) > 4 * len(self.held) + 1024:  # forget chats whose pause is over
+                self.due = {chat: due for chat, due in self.due.items() if due > now}
+        return pause
+
+    def _send(self, job: _Job) -> None:
         cipher = self.crypto.cipher
         try:
-            outcome = transport.send(
-                cipher.decrypt_text(address),
-                OutboundMessage.from_bytes(cipher.decrypt(payload)),
-                parts,
+            outcome = job.transport.send(
+                cipher.decrypt_text(job.address),
+                OutboundMessage.from_bytes(cipher.decrypt(job.payload)),
+                job.parts_sent,
             )
         except Exception:
             log.exception("send failed", extra={"event": "send_failed"})
-            outcome = Outcome(Result.retry, parts, error="exception")
-        channel = transport.channel.value
-        with self.database.unit() as session:
-            row = session.get(OutboxMessage, message_id, with_for_update=True)
-            if row is None or row.status != OutboxStatus.pending:
-                return
-            self._record(row, outcome, session)
-        metrics.outbound_messages.labels(channel=channel, result=outcome.result.value).inc()
+            outcome = Outcome(Result.retry, job.parts_sent, error="exception")
+        pace = float(getattr(job.transport, "chat_seconds", 0.0))
+        with self.lock:
+            self.done.append((job, outcome))
+            self.busy.discard(job.chat)
+            if pace > 0:
+                self.due[job.chat] = time.monotonic() + pace
+        self.woken.set()
+
+    def _record_done(self) -> None:
+        """Record every finished send in one transaction."""
+        with self.lock:
+            finished, self.done = self.done, []
+        if not finished:
+            return
+        try:
+            with self.database.unit() as session:
+                rows = {
+                    row.id: row
+                    for row in outbox.lock_messages(
+                        [job.message_id for job, _ in finished], session=session
+                    )
+                }
+                for job, outcome in finished:
+                    row = rows.get(job.message_id)
+                    if row is not None and row.status == OutboxStatus.pending:
+                        self._record(row, outcome, session)
+        except Exception:
+            with self.lock:
+                self.done[:0] = finished  # recorded next time; their leases keep others off
+            raise
+        with self.lock:
+            self.held.difference_update(job.message_id for job, _ in finished)
+        for job, outcome in finished:
+            metrics.outbound_messages.labels(
+                channel=job.transport.channel.value, result=outcome.result.value
+            ).inc()
 
     def _record(self, row: OutboxMessage, outcome: Outcome, session: Session) -> None:
         now = self.clock()

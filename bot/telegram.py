@@ -26,7 +26,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.media import TooLarge, Unavailable
 from bot.messages import EDITED, RESUME, InboundMessage, OutboundMessage
-from bot.sender import Outcome, RateLimiter, Result
+from bot.sender import Budget, Outcome, RateLimiter, Result
 from bot.whatsapp import split_text
 from flows.types import InputKind, UserInput
 from storage.models import Channel
@@ -152,21 +152,32 @@ class _Loop:
 class TelegramTransport:
     channel = Channel.telegram
 
-    def __init__(self, bot: Bot, *, chat_seconds: float = PER_CHAT_SECONDS) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        chat_seconds: float = PER_CHAT_SECONDS,
+        budget: Budget | None = None,
+    ) -> None:
         self.bot = bot
+        # The sender gives each chat its next message no earlier than this after the last one
+        # (a due time per chat, other chats go on); ``_pace`` spaces the parts of one message.
         self.chat_seconds = chat_seconds
         self.loop = _Loop()
         self.ready = False
-        self.overall = RateLimiter(OVERALL_RATE)
+        self.overall = budget or RateLimiter(OVERALL_RATE)
         self.last_in_chat: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.starting = threading.Lock()
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         # Initialised on first use, so that a Bot API that is away at start-up delays messages
         # (they wait in the outbox) instead of stopping the process.
         if not self.ready:
-            self.loop.run(self.bot.initialize())
-            self.ready = True
+            with self.starting:  # several sender threads may get here at once
+                if not self.ready:
+                    self.loop.run(self.bot.initialize())
+                    self.ready = True
         return self.loop.run(coroutine)
 
     def _pace(self, chat: str) -> None:

@@ -371,3 +371,33 @@ class AuditEvent(SQLModel, table=True):
         default=None, foreign_key="report.id", sa_type=sa.String(36), index=True
     )
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+# -- Issue 13 (sender and scale-out): shared send budgets, migration 0011 ------------------------
+
+
+class SendBudget(SQLModel, table=True):
+    """A platform's send rate shared by every process on PostgreSQL (``storage.budgets``): the
+    theoretical time of the next send, in seconds since the epoch on the database's clock."""
+
+    __tablename__ = "send_budget"
+
+    name: str = Field(sa_type=sa.String(64), max_length=64, primary_key=True)
+    next_slot: float = Field(default=0.0, sa_type=sa.Double())
+
+
+# The queue's order (priority, then age; see storage.triage.queue_statement), within an agency and
+# over all of them (admins), so that a page of the queue is read from an index, not sorted.
+sa.Index(
+    "ix_report_agency_order",
+    Report.__table__.c.agency_id,  # type: ignore[attr-defined]
+    Report.__table__.c.priority,  # type: ignore[attr-defined]
+    Report.__table__.c.created_at,  # type: ignore[attr-defined]
+    Report.__table__.c.id,  # type: ignore[attr-defined]
+)
+sa.Index(
+    "ix_report_order",
+    Report.__table__.c.priority,  # type: ignore[attr-defined]
+    Report.__table__.c.created_at,  # type: ignore[attr-defined]
+    Report.__table__.c.id,  # type: ignore[attr-defined]
+)

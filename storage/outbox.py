@@ -185,3 +185,14 @@ def drop_for_reporter(channel: Channel, reporter_key: str, reason: str, *, sessi
         .values(status=OutboxStatus.failed, last_error=reason[:64], payload=b"", address=b"")
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def lock_messages(message_ids: list[int], *, session: Session) -> list[OutboxMessage]:
+    """The rows of ``message_ids`` (those still there), locked: a sender records their outcomes."""
+    statement = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(message_ids))
+        .order_by(col(OutboxMessage.id))
+        .with_for_update()
+    )
+    return list(session.exec(statement).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class FakeBotApi:
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_message_id: int = 1000
     files: dict[str, bytes] = field(default_factory=dict)  # file id: content
+    times: list[float] = field(default_factory=list)  # when each of ``calls`` came (monotonic)
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -51,6 +53,7 @@ class FakeBotApi:
             params = await _params(request)
             with self.lock:
                 self.calls.append((method.lower(), params))
+                self.times.append(time.monotonic())
                 return self._answer(method.lower(), params)
 
         return app

@@ -55,6 +55,7 @@ class FakeGraph:
     gate: threading.Event | None = None
     arrived: threading.Event = field(default_factory=threading.Event)
     abandoned: int = 0
+    times: list[float] = field(default_factory=list)  # when each of ``sent`` came (monotonic)
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -104,6 +105,7 @@ class FakeGraph:
                     self.refused.append(body)
                     return JSONResponse({"error": error}, status_code=status)
                 self.sent.append(body)
+                self.times.append(time.monotonic())
                 number = len(self.sent)
             return JSONResponse(
                 {

@@ -57,6 +57,7 @@ class Server:
             "LAPOR_SEND_LEASE_SECONDS": str(LEASE_SECONDS),
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.ready_seconds = 60.0  # how long a start may take (longer with several at once)
 
     def start(self) -> None:
         command = [str(Path(sys.executable).parent / "lapor"), "serve", "--port", str(self.port)]
@@ -64,7 +65,7 @@ class Server:
             self.process = subprocess.Popen(  # noqa: S603
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.ready_seconds
         while True:
             assert self.process.poll() is None, self.log.read_text()
             try:

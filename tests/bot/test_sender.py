@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
+from telegram import Bot
 
 from bot.inbox import Inbox
 from bot.messages import OutboundMessage
-from bot.sender import Backoff, OutboxSender, WhatsAppTransport
+from bot.sender import Backoff, OutboxSender, WhatsAppTransport, budget_for, burst_of
+from bot.telegram import TelegramTransport
 from storage import outbox
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Channel, OutboxMessage, OutboxStatus
+from tests.fake_telegram import TOKEN, FakeBotApi
 from tests.fakes import FakeGraph, graph_error, serve
 from tests.support import Phone
 
@@ -238,3 +244,140 @@ def test_a_sender_that_dies_mid_send_leaves_the_message_to_another_after_the_lea
     assert survivor.run_once() == 1
     assert row(database, message_id).status == OutboxStatus.sent
     assert fake.texts() == ["Halo"]
+
+
+def enqueue_for(database: Database, crypto: Crypto, clock: Clock, chat: str, text: str) -> None:
+    with database.unit() as session:
+        outbox.enqueue(
+            Channel.telegram,
+            f"reporter-{chat}",
+            crypto.cipher.encrypt_text(chat),
+            crypto.cipher.encrypt(OutboundMessage(text).to_bytes()),
+            clock(),
+            session=session,
+        )
+
+
+def test_a_chat_waiting_for_its_pace_does_not_hold_up_other_chats(
+    database: Database, crypto: Crypto, clock: Clock
+) -> None:
+    fake = FakeBotApi()
+    with serve(fake.app()) as base:
+        bot = Bot(TOKEN, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        transport = TelegramTransport(bot, chat_seconds=1.0)
+        sender = OutboxSender(database, crypto, [transport], clock=clock)
+        # One chat got a turn with two replies, then four other chats got one each.
+        enqueue_for(database, crypto, clock, "111", "pertama")
+        enqueue_for(database, crypto, clock, "111", "kedua")
+        for chat in ("222", "333", "444", "555"):
+            enqueue_for(database, crypto, clock, chat, f"untuk {chat}")
+        assert sender.run_once() == 6
+    sends = [
+        (params["text"], at)
+        for (method, params), at in zip(fake.calls, fake.times, strict=True)
+        if method == "sendmessage"
+    ]
+    at = dict(sends)
+    assert [text for text, _ in sends][-1] == "kedua"  # the chat's order kept
+    assert at["kedua"] - at["pertama"] >= 0.95  # its pace kept
+    # Nobody else waited for that second: every other chat's reply went before it.
+    assert max(at[f"untuk {chat}"] for chat in ("222", "333", "444", "555")) < at["kedua"] - 0.5
+
+
+def test_a_woken_sender_sends_at_once_without_waiting_for_its_poll(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    transport = WhatsAppTransport(url, "100000000000001", "graph-token", rate=1000)
+    sender = OutboxSender(database, crypto, [transport], poll=60, clock=clock)
+    stop = threading.Event()
+    worker = threading.Thread(target=sender.run_forever, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        time.sleep(0.3)  # the first round found nothing; the next poll is a minute away
+        enqueue(database, crypto, clock, OutboundMessage("Halo"))
+        woken = time.monotonic()
+        sender.wake()
+        deadline = woken + 10
+        while not fake.sent:
+            assert time.monotonic() < deadline, "the woken sender did not send"
+            time.sleep(0.01)
+        assert fake.times[0] - woken < 5  # far below the poll
+    finally:
+        stop.set()
+        sender.wake()
+        worker.join(10)
+        sender.stop()
+    assert fake.texts() == ["Halo"]
+
+
+def test_a_batch_of_outcomes_is_recorded_in_one_transaction(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    ids = [enqueue(database, crypto, clock, OutboundMessage(f"pesan {n}")) for n in range(20)]
+    sender = make_sender(database, crypto, url, clock)
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    sa.event.listen(database.engine, "commit", count)
+    try:
+        assert sender.run_once() == 20
+    finally:
+        sa.event.remove(database.engine, "commit", count)
+    assert len(fake.sent) == 20
+    assert len(commits) == 2  # the lease, and every outcome together
+    assert {row(database, message_id).status for message_id in ids} == {OutboxStatus.sent}
+
+
+def test_senders_in_three_processes_share_one_send_rate(
+    database: Database, crypto: Crypto, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    """On PostgreSQL three senders, each with its own engine as a process has, keep WhatsApp's
+    rate together; on SQLite one process sends, with its budget in the process."""
+    fake, url = graph
+    rate, total = 40.0, 200
+    for n in range(total):
+        enqueue(database, crypto, clock, OutboundMessage(f"pesan {n}"))
+    shared = database.backend != "sqlite"
+    databases = [Database(database.url) for _ in range(3 if shared else 1)]
+    senders = [
+        OutboxSender(
+            own,
+            crypto,
+            [
+                WhatsAppTransport(
+                    url,
+                    "100000000000001",
+                    "graph-token",
+                    budget=budget_for(own, "whatsapp:100000000000001", rate),
+                )
+            ],
+            batch=10,
+            clock=clock,
+        )
+        for own in databases
+    ]
+
+    def drain(sender: OutboxSender) -> int:
+        total = 0
+        while (tried := sender.run_once()) > 0:
+            total += tried
+        return total
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(senders)) as pool:
+            counts = list(pool.map(drain, senders))
+    finally:
+        for sender, own in zip(senders, databases, strict=True):
+            sender.stop()
+            own.dispose()
+    assert sum(counts) == total
+    assert len(fake.sent) == total
+    assert all(count > 0 for count in counts)  # every sender took part
+    # The rate the platform saw, past the first burst, timed by the fake itself.
+    skip = burst_of(rate)
+    measured = (total - 1 - skip) / (fake.times[-1] - fake.times[skip])
+    assert rate * 0.9 <= measured <= rate * 1.1, f"{measured:.1f}/s against {rate}/s"

@@ -1,0 +1,228 @@
+"""The triage side at scale: 100,000 reports, then the queue through the API and the console.
+
+Run: ``.venv/bin/python bench/triage_bench.py [reports] [--database-url URL]`` (SQLite in a
+temporary directory unless a PostgreSQL URL is given; the database is migrated, then filled).
+The reports spread over 20 agencies (1 % with no agency, waiting in the national agency's queue),
+over a year, with the statuses and priorities a busy service would have. The app runs in this
+process (``TestClient``: no network, so the figures are the server's own time plus the client's
+small overhead), and each query is asked ``REQUESTS`` times by an agency officer, the national
+agency's officer and an admin: the first page of ``GET /api/v1/reports``, with each filter, the
+next page by cursor, and the console's queue page. Reported: p50/p95/p99 in ms per query (target
+p99 ≤ 50 ms), and the plan the database chose for the queue's query (``EXPLAIN``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from api.main import create_app
+from api.settings import Settings
+from storage import triage
+from storage.agencies import create_agency
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Officer, Report, Role
+from storage.officers import hash_password
+
+AGENCIES = 20
+REQUESTS = 200
+PASSWORD = "kata-sandi-bench-panjang"
+STATUSES = [  # (status, share)
+    ("new", 0.15),
+    ("claimed", 0.05),
+    ("in_progress", 0.10),
+    ("referred", 0.05),
+    ("resolved", 0.15),
+    ("closed", 0.50),
+]
+PRIORITIES = [("critical", 0.03), ("high", 0.22), ("normal", 0.75)]
+CSRF_INPUT = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+def pick(chance: random.Random, shares: list[tuple[str, float]]) -> str:
+    return chance.choices([value for value, _ in shares], [share for _, share in shares])[0]
+
+
+def fill(database: Database, count: int) -> tuple[list[int], dict[str, int]]:
+    """Agencies, officers and ``count`` reports; the agency ids and the officers' ids."""
+    with database.unit() as session:
+        agencies = [
+            create_agency(f"A{n:02d}", f"Agency {n}", regions=[], national=n == 0, session=session)
+            for n in range(AGENCIES)
+        ]
+        agency_ids = [agency.id for agency in agencies if agency.id is not None]
+        hashed = hash_password(PASSWORD)
+        officers = {
+            "bench_officer": Officer(
+                username="bench_officer",
+                password_hash=hashed,
+                agency_id=agency_ids[1],
+                role=Role.officer,
+            ),
+            "bench_national": Officer(
+                username="bench_national",
+                password_hash=hashed,
+                agency_id=agency_ids[0],
+                role=Role.officer,
+            ),
+            "bench_admin": Officer(
+                username="bench_admin",
+                password_hash=hashed,
+                agency_id=agency_ids[0],
+                role=Role.admin,
+            ),
+        }
+        session.add_all(officers.values())
+        session.flush()
+        officer_ids = {name: officer.id for name, officer in officers.items() if officer.id}
+    chance = random.Random(13)  # noqa: S311 (synthetic data)
+    now = datetime.now(UTC)
+    rows = []
+    for number in range(count):
+        created = now - timedelta(seconds=chance.uniform(0, 365 * 24 * 3600))
+        status = pick(chance, STATUSES)
+        agency = None if chance.random() < 0.01 else chance.choice(agency_ids)
+        claimed = status != "new" and agency == agency_ids[1] and chance.random() < 0.5
+        rows.append(
+            {
+                "id": str(uuid.uuid4()),
+                "reference": f"B{number:09d}",
+                "receipt_hash": secrets.token_hex(32),
+                "status": status,
+                "priority": pick(chance, PRIORITIES),
+                "agency_id": agency,
+                "locale": "id",
+                "danger": False,
+                "category": chance.choice(["sexual", "physical", "psychological", "neglect"]),
+                "province": chance.choice(["11", "18", "31", "33", "35", "73"]),
+                "victim_age": chance.choice(["child", "adult"]),
+                "needs": ["counselling"],
+                "created_at": created,
+                "updated_at": created,
+                "claimed_by": officer_ids["bench_officer"] if claimed else None,
+            }
+        )
+    table = Report.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(rows), 5000):
+        with database.engine.begin() as connection:
+            connection.execute(sa.insert(table), rows[start : start + 5000])
+    with database.engine.begin() as connection:
+        if database.backend == "postgresql":
+            connection.exec_driver_sql("ANALYZE report")
+        else:
+            connection.exec_driver_sql("ANALYZE")
+    return agency_ids, officer_ids
+
+
+def explain(database: Database, scope: triage.Scope) -> str:
+    """The plan the database chose for the queue's first page (default filters)."""
+    statement = triage.queue_statement(
+        scope, status=None, priority=None, mine=False, after=None, limit=51
+    )
+    literal = str(statement.compile(database.engine, compile_kwargs={"literal_binds": True}))
+    prefix = "EXPLAIN QUERY PLAN " if database.backend == "sqlite" else "EXPLAIN "
+    with database.engine.connect() as connection:
+        plan = connection.exec_driver_sql(prefix + literal).fetchall()
+    return "\n".join("  " + " ".join(str(part) for part in row) for row in plan)
+
+
+def timed(client: TestClient, path: str, headers: dict[str, str]) -> list[float]:
+    times = []
+    for _ in range(REQUESTS):
+        started = time.perf_counter()
+        response = client.get(path, headers=headers)
+        times.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
+    return times
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("reports", type=int, nargs="?", default=100_000)
+    parser.add_argument("--database-url", default=None)
+    arguments = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="lapor-triage-"))
+    url = arguments.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    upgrade(url)
+    database = Database(url)
+    started = time.monotonic()
+    agency_ids, officer_ids = fill(database, arguments.reports)
+    print(f"{arguments.reports} reports in {time.monotonic() - started:.1f} s ({database.backend})")
+    for name, scope in (
+        (
+            "an agency officer",
+            triage.Scope(officer_ids["bench_officer"], agency_ids[1], Role.officer),
+        ),
+        (
+            "the national agency",
+            triage.Scope(officer_ids["bench_national"], agency_ids[0], Role.officer, national=True),
+        ),
+        ("an admin", triage.Scope(officer_ids["bench_admin"], agency_ids[0], Role.admin)),
+    ):
+        print(f"plan of the queue's first page for {name}:")
+        print(explain(database, scope))
+    settings = Settings(database_url=url, state_dir=workdir / "state", log_level="WARNING")
+    app = create_app(settings, database=database)
+    with TestClient(app) as client:
+        results: dict[str, list[float]] = {}
+        for officer in ("bench_officer", "bench_national", "bench_admin"):
+            answer = client.post(
+                "/api/v1/auth/token", data={"username": officer, "password": PASSWORD}
+            )
+            headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+            first = client.get("/api/v1/reports", headers=headers).json()
+            queries = {
+                "": "/api/v1/reports",
+                "status=new": "/api/v1/reports?status=new",
+                "priority=critical": "/api/v1/reports?priority=critical",
+                "mine": "/api/v1/reports?mine=true",
+                "page 2": f"/api/v1/reports?cursor={first['next_cursor']}",
+            }
+            for label, path in queries.items():
+                results[f"{officer:15} GET /api/v1/reports {label}"] = timed(client, path, headers)
+        browser = TestClient(app)
+        login = browser.get("/console/login").text
+        found = CSRF_INPUT.search(login)
+        assert found is not None
+        browser.post(
+            "/console/login",
+            data={"username": "bench_officer", "password": PASSWORD, "csrf": found.group(1)},
+        )
+        results[f"{'bench_officer':15} console /console/queue"] = timed(
+            browser, "/console/queue", {}
+        )
+    worst = 0.0
+    for label, times in results.items():
+        p99 = percentile(times, 0.99)
+        worst = max(worst, p99)
+        print(
+            f"{label:60} p50 {statistics.median(times):6.1f}  p95 {percentile(times, 0.95):6.1f}  "
+            f"p99 {p99:6.1f} ms"
+        )
+    print(f"worst p99: {worst:.1f} ms (target ≤ 50): {'met' if worst <= 50 else 'NOT met'}")
+    database.dispose()
+
+
+if __name__ == "__main__":
+    main()
