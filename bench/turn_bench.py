@@ -13,7 +13,8 @@ Compared, in the same run on the same database: the same turns one at a time (on
 turn, the design before group commit) and a bare durable commit of one small row (what one fsync
 costs here). Targets: ≥ 2,000 turns/s on SQLite, ≥ 1,000 on PostgreSQL. ``--memory[=N]``: RSS
 after N turns and after 10 N (10,000 and 100,000 by default; target: within 10 %).
-``--profile``: cProfile of turns run one at a time, the commit included.
+``--profile`` (SQLite): cProfile of turns run one at a time in the writer thread, the commit
+included.
 """
 
 from __future__ import annotations
@@ -156,10 +157,12 @@ def bench(backend: str, url: str, turns: int, *, memory: int, profile: bool) -> 
     print(f"[{backend}] CPU per turn (this process) {cpu_per_turn * 1e6:8.0f} µs", end="")
     print(f"  = {1 / cpu_per_turn:.0f} turns/s per core")
     if profile:
+        # The turns run in the writer thread (SQLite) or the pool (PostgreSQL): the profiler is
+        # switched on and off in there, by units of work of its own.
         profiler = cProfile.Profile()
-        profiler.enable()
+        database.submit(lambda _session: profiler.enable()).result()
         rate = sequential_turns(inbox, walkers, 500)
-        profiler.disable()
+        database.submit(lambda _session: profiler.disable()).result()
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
         print(f"[{backend}] profile of 500 turns one at a time ({rate:.0f} /s under cProfile)")
