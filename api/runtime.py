@@ -14,6 +14,7 @@ from bot.inbox import DELETABLE, Inbox, InboxConfig
 from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.sender import OutboxSender, Transport, WhatsAppTransport
 from bot.telegram import TelegramDownloader, TelegramTransport
+from bot.window import Templates, Windows
 from flows.loader import load_flows
 from storage import chat_messages, conversations, inbound, retention, triage
 from storage.crypto import Crypto
@@ -108,7 +109,12 @@ def build_runtime(
         default_locale=locale or settings.default_locale.value,
     )
     inbox = Inbox(database, crypto, flows, inbox_config(settings))
-    transports = channel_transports(settings)
+    templates = Templates.of(
+        settings.whatsapp_template,
+        settings.whatsapp_template_backup,
+        settings.whatsapp_template_lang,
+    )
+    transports = channel_transports(settings, Windows(database, crypto.hasher, templates))
     sender = (
         OutboxSender(
             database,
@@ -167,8 +173,9 @@ def telegram_bot(settings: Settings) -> Bot:
     )
 
 
-def channel_transports(settings: Settings) -> list[Transport]:
-    """A transport for every channel that is configured (the settings check they are complete)."""
+def channel_transports(settings: Settings, windows: Windows | None = None) -> list[Transport]:
+    """A transport for every channel that is configured (the settings check they are complete);
+    ``windows`` keeps WhatsApp's 24-hour windows (without, a message outside one just waits)."""
     transports: list[Transport] = []
     if settings.telegram_enabled:
         transports.append(
@@ -182,6 +189,7 @@ def channel_transports(settings: Settings) -> list[Transport]:
                 settings.whatsapp_phone_number_id,
                 token.get_secret_value(),
                 rate=settings.whatsapp_rate,
+                windows=windows,
             )
         )
     return transports

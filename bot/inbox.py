@@ -25,7 +25,16 @@ from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
-from storage import chat_messages, conversations, inbound, media, outbox, ratelimit, reports
+from storage import (
+    chat_messages,
+    conversations,
+    inbound,
+    media,
+    outbox,
+    ratelimit,
+    reports,
+    windows,
+)
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii
@@ -204,7 +213,9 @@ class Inbox:
             if burst is limits.Burst.warn:
                 self._queue(turn, [Reply(limits.SLOW_DOWN)], locale=locale, child=False)
             return
-        if message.channel is Channel.whatsapp:
+        if message.channel is Channel.whatsapp and windows.open_window(
+            reporter_key, now, session=session
+        ):
             # What waited for the reporter to write again (the 24-hour window) goes now.
             outbox.release_held(message.channel, reporter_key, now, session=session)
         snapshot: dict[str, Any] | None = None
