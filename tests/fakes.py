@@ -169,9 +169,7 @@ def graph_error(code: int, message: str = "refused") -> dict[str, Any]:
     return {"message": f"(#{code}) {message}", "type": "OAuthException", "code": code}
 
 
-def _template_refusal(
-    template: Any, known: dict[tuple[str, str], str]
-) -> dict[str, Any] | None:
+def _template_refusal(template: Any, known: dict[tuple[str, str], str]) -> dict[str, Any] | None:
     language = template.get("language") if isinstance(template, dict) else None
     name = template.get("name") if isinstance(template, dict) else None
     code = language.get("code") if isinstance(language, dict) else None
