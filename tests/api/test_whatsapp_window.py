@@ -124,7 +124,7 @@ class Scene:
     def statuses(self) -> list[OutboxStatus]:
         with self.database.unit() as session:
             rows = session.exec(select(OutboxMessage.status).order_by(col(OutboxMessage.id)))
-            return list(rows.all())
+            return [OutboxStatus(status) for status in rows.all()]
 
     def officer_texts(self, *texts: str) -> list[str]:
         """Which of ``texts`` the reporter got, in the order they got them (repeats included)."""
