@@ -29,7 +29,7 @@ from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, Report, Role, WhatsAppWindow
 from tests.api.conftest import Desk, make_settings
 from tests.api.test_console import console_login
-from tests.api.test_whatsapp_webhook import PROFILE_NAME, WA_ID, WhatsAppPhone, whatsapp_settings
+from tests.api.test_whatsapp_webhook import PROFILE_NAME, WA_ID, GraphPhone, whatsapp_settings
 from tests.fakes import FakeGraph, graph_error, serve
 
 TEMPLATE = "lapor_update"
@@ -50,17 +50,9 @@ class Clock:
         self.now += delta
 
 
-class MetaPhone(WhatsAppPhone):
-    """A reporter whose messages reach our webhook through Meta: each one opens their window at
-    the fake Graph API too."""
-
-    def __init__(self, runtime: Runtime, client: TestClient, graph: FakeGraph) -> None:
-        super().__init__(runtime.inbox, client)
-        self.graph = graph
-
-    def post(self, message: dict[str, Any]) -> int:
-        self.graph.wrote(self.identity)
-        return super().post(message)
+class MetaPhone(GraphPhone):
+    """A reporter on WhatsApp (each message opens their window at the fake Graph API too) who
+    can tap our template's button."""
 
     def tap_template_button(self) -> bool:
         """The quick-reply button of our template: its payload is the button's text."""
@@ -172,7 +164,9 @@ def scene(tmp_path: Path, keys: Keys, database: Database) -> Iterator[Callable[.
                 )
                 assert agency.id is not None
             desk.officer("sari", agency.id, Role.officer)
-            return Scene(runtime, client, graph, clock, MetaPhone(runtime, client, graph), desk)
+            return Scene(
+                runtime, client, graph, clock, MetaPhone(runtime.inbox, client, graph), desk
+            )
 
         yield make
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from sqlmodel import select
 from bot.inbox import Inbox
 from bot.messages import OutboundMessage
 from bot.sender import Backoff, OutboxSender, WhatsAppTransport
+from bot.window import Templates, Windows
 from storage import outbox
 from storage.crypto import Crypto
 from storage.db import Database
@@ -46,9 +48,16 @@ def clock() -> Clock:
 
 
 def make_sender(
-    database: Database, crypto: Crypto, api_url: str, clock: Clock, **kwargs: object
+    database: Database,
+    crypto: Crypto,
+    api_url: str,
+    clock: Clock,
+    windows: Windows | None = None,
+    **kwargs: object,
 ) -> OutboxSender:
-    transport = WhatsAppTransport(api_url, "100000000000001", "graph-token", rate=1000)
+    transport = WhatsAppTransport(
+        api_url, "100000000000001", "graph-token", rate=1000, windows=windows
+    )
     return OutboxSender(
         database,
         crypto,
@@ -238,3 +247,40 @@ def test_a_sender_that_dies_mid_send_leaves_the_message_to_another_after_the_lea
     assert survivor.run_once() == 1
     assert row(database, message_id).status == OutboxStatus.sent
     assert fake.texts() == ["Halo"]
+
+
+def test_a_message_held_while_the_reporter_writes_goes_at_once(
+    database: Database, crypto: Crypto, inbox: Inbox, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    fake.templates = {("lapor_update", "id"): "APPROVED"}
+    windows = Windows(database, crypto.hasher, Templates(("lapor_update",), "id"), clock=clock)
+    sender = make_sender(database, crypto, url, clock, windows)
+    inbox.clock = clock
+    phone = Phone(inbox, WA_ID, Channel.whatsapp)
+    phone.type("halo")
+    sender.run_once()
+    clock.pass_(24 * 3600)
+    with database.unit() as session:
+        waiting = outbox.enqueue(
+            Channel.whatsapp,
+            inbox.reporter_key(Channel.whatsapp, WA_ID),
+            crypto.cipher.encrypt_text(WA_ID),
+            crypto.cipher.encrypt(OutboundMessage("Pesan dari petugas.").to_bytes()),
+            clock(),
+            session=session,
+        )
+        waiting_id = waiting.id
+    assert waiting_id is not None
+    fake.gate = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        round_ = pool.submit(sender.run_once)
+        assert fake.arrived.wait(10)  # the template is on its way...
+        phone.type("ini aku")  # ...when the reporter writes, finding nothing held yet
+        fake.gate.set()
+        assert round_.result(10) == 1
+    assert fake.templates_sent() == ["lapor_update"]
+    assert row(database, waiting_id).status == OutboxStatus.pending  # not held for nothing
+    sender.run_once()
+    assert row(database, waiting_id).status == OutboxStatus.sent
+    assert fake.texts().count("Pesan dari petugas.") == 1
