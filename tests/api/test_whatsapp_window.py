@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from api.main import create_app
 from api.runtime import Runtime
+from bot.messages import OutboundMessage
 from bot.sender import OutboxSender, WhatsAppTransport
 from bot.window import Windows
 from storage.agencies import create_agency
@@ -31,6 +32,7 @@ from tests.api.conftest import Desk, make_settings
 from tests.api.test_console import console_login
 from tests.api.test_whatsapp_webhook import PROFILE_NAME, WA_ID, GraphPhone, whatsapp_settings
 from tests.fakes import FakeGraph, graph_error, serve
+from tests.support import Phone
 
 TEMPLATE = "lapor_update"
 BACKUP = "lapor_update_2"
@@ -53,6 +55,9 @@ class Clock:
 class MetaPhone(GraphPhone):
     """A reporter on WhatsApp (each message opens their window at the fake Graph API too) who
     can tap our template's button."""
+
+    def outbox(self) -> list[OutboundMessage]:
+        return Phone.outbox(self)  # the rows: the test runs the sender's rounds itself
 
     def tap_template_button(self) -> bool:
         """The quick-reply button of our template: its payload is the button's text."""
