@@ -197,6 +197,8 @@ def test_a_closed_window_sends_the_template_once_for_several_held_messages(
     assert s.officer_texts("Pesan") == []
     assert s.statuses()[-3:] == [OutboxStatus.held] * 3
     assert counted("sent", "template") == before + 1
+    page = console_login(s.client.app, "sari").get(f"/console/reports/{report_id}")  # type: ignore[arg-type]
+    assert page.text.count("pelapor sudah diberi tahu lewat WhatsApp") == 3
     # Later messages in the same closed window wait too, without another template.
     s.clock.pass_(timedelta(hours=5))
     s.officer_writes(report_id, "Pesan empat.")
