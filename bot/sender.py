@@ -330,5 +330,6 @@ class OutboxSender:
         if row.channel != Channel.whatsapp:
             return False
         window = windows.hold(row.reporter_key, row.created_at, session=session)
-        # A turn clears the notice, which every held message of a closed window has (or had).
-        return window.notice is None and window.last_inbound_at is not None and is_open(window, now)
+        # Open means no notice, which every message held in a closed window has (or had): a
+        # turn cleared it.
+        return window.last_inbound_at is not None and is_open(window, now)
