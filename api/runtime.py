@@ -15,6 +15,7 @@ from bot.inbox import DELETABLE, Inbox, InboxConfig
 from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.sender import OutboxSender, Transport, WhatsAppTransport, budget_for
 from bot.telegram import TelegramDownloader, TelegramTransport
+from bot.window import Templates, Windows
 from flows.loader import load_flows
 from storage import chat_messages, conversations, inbound, retention, triage
 from storage.crypto import Crypto
@@ -109,7 +110,12 @@ def build_runtime(
         default_locale=locale or settings.default_locale.value,
     )
     inbox = Inbox(database, crypto, flows, inbox_config(settings))
-    transports = channel_transports(settings, database)
+    templates = Templates.of(
+        settings.whatsapp_template,
+        settings.whatsapp_template_backup,
+        settings.whatsapp_template_lang,
+    )
+    transports = channel_transports(settings, database, Windows(database, crypto.hasher, templates))
     sender = (
         OutboxSender(
             database,
@@ -175,9 +181,12 @@ def telegram_bot(settings: Settings) -> Bot:
     )
 
 
-def channel_transports(settings: Settings, database: Database) -> list[Transport]:
+def channel_transports(
+    settings: Settings, database: Database, windows: Windows | None = None
+) -> list[Transport]:
     """A transport for every channel that is configured (the settings check they are complete),
-    each with its platform's send budget (shared by every process on PostgreSQL)."""
+    each with its platform's send budget (shared by every process on PostgreSQL); ``windows``
+    keeps WhatsApp's 24-hour windows (without, a message outside one just waits)."""
     transports: list[Transport] = []
     if settings.telegram_enabled:
         assert settings.telegram_token is not None
@@ -198,6 +207,7 @@ def channel_transports(settings: Settings, database: Database) -> list[Transport
                 number,
                 token.get_secret_value(),
                 budget=budget_for(database, f"whatsapp:{number}", settings.whatsapp_rate),
+                windows=windows,
             )
         )
     return transports

@@ -23,6 +23,8 @@ from storage.crypto import Keys, generate_data_key, generate_secret
 log = logging.getLogger("lapor.settings")
 
 KEY_FILE_NAME = "keys.json"
+# WhatsApp template names: lower-case letters, digits and underscores.
+TEMPLATE_NAME = r"^[a-z0-9_]{1,512}$"
 
 
 class Environment(StrEnum):
@@ -70,6 +72,11 @@ class Settings(BaseSettings):
     whatsapp_phone_number_id: str | None = None
     whatsapp_api_url: str = "https://graph.facebook.com/v23.0"
     whatsapp_rate: float = Field(default=80, gt=0)
+    # The approved templates that tell a reporter outside the 24-hour window that a message
+    # waits (names as in WhatsApp Manager), and their language; unset = messages just wait.
+    whatsapp_template: str | None = Field(default=None, pattern=TEMPLATE_NAME)
+    whatsapp_template_backup: str | None = Field(default=None, pattern=TEMPLATE_NAME)
+    whatsapp_template_lang: str = Field(default="id", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
     send_poll_seconds: float = Field(default=0.5, gt=0)
     send_threads: int = Field(default=8, gt=0, le=64)
     send_lease_seconds: float = Field(default=120, gt=0)
@@ -119,6 +126,8 @@ class Settings(BaseSettings):
         "whatsapp_app_secret",
         "whatsapp_verify_token",
         "whatsapp_access_token",
+        "whatsapp_template",
+        "whatsapp_template_backup",
         mode="before",
     )
     @classmethod

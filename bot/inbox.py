@@ -27,7 +27,16 @@ from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput, Voice
-from storage import chat_messages, conversations, inbound, media, outbox, ratelimit, reports
+from storage import (
+    chat_messages,
+    conversations,
+    inbound,
+    media,
+    outbox,
+    ratelimit,
+    reports,
+    windows,
+)
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii
@@ -301,8 +310,12 @@ class Inbox:
         self._queue(turn, replies, locale=result.locale, voice=result.voice)
 
     def _release_held(self, turn: _TurnContext) -> None:
-        """What waited for the reporter to write again (WhatsApp's 24-hour window) goes now."""
-        outbox.release_held(turn.message.channel, turn.reporter_key, turn.now, session=turn.session)
+        """The reporter wrote: their 24-hour window opens again, and what waited for it (if
+        anything did: one upsert says so) goes now."""
+        if windows.open_window(turn.reporter_key, turn.now, session=turn.session):
+            outbox.release_held(
+                turn.message.channel, turn.reporter_key, turn.now, session=turn.session
+            )
 
     def _save(self, turn: _TurnContext, result: StepResult) -> None:
         conversation, session = turn.conversation, turn.session

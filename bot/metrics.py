@@ -6,6 +6,10 @@ from prometheus_client import Counter
 
 CHANNELS = ("telegram", "whatsapp", "console")
 RESULTS = ("sent", "retry", "failed", "held")
+# What went out: a message of the conversation or an officer's, or the WhatsApp template that
+# tells a reporter outside the 24-hour window that a message waits.
+MESSAGE = "message"
+TEMPLATE = "template"
 
 inbound_messages = Counter(
     "lapor_inbound_messages", "Deliveries recorded from a channel", ["channel"]
@@ -13,11 +17,15 @@ inbound_messages = Counter(
 turns = Counter("lapor_turns", "Conversation turns processed", ["channel"])
 reports_submitted = Counter("lapor_reports_submitted", "Reports submitted by reporters")
 outbound_messages = Counter(
-    "lapor_outbound_messages", "Outbound delivery attempts by result", ["channel", "result"]
+    "lapor_outbound_messages",
+    "Outbound delivery attempts by result",
+    ["channel", "result", "kind"],
 )
 
 for _channel in CHANNELS:
     inbound_messages.labels(channel=_channel)
     turns.labels(channel=_channel)
     for _result in RESULTS:
-        outbound_messages.labels(channel=_channel, result=_result)
+        outbound_messages.labels(channel=_channel, result=_result, kind=MESSAGE)
+for _result in ("sent", "retry", "failed"):
+    outbound_messages.labels(channel="whatsapp", result=_result, kind=TEMPLATE)

@@ -9,8 +9,8 @@ the messages of one chat go one after another, in order, each no earlier than th
 
 A message the platform refused for a while (rate limits, a server error, no network) is retried
 with exponential backoff up to a cap; one that cannot go now (WhatsApp's 24-hour window) is held
-until the reporter writes again; one the platform will never take fails, and its text and address
-are dropped.
+until the reporter writes again (and is told so by an approved template, ``bot.window``); one the
+platform will never take fails, and its text and address are dropped.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from sqlmodel import Session
 
 from bot import metrics
 from bot.messages import OutboundMessage
-from bot.whatsapp import render
-from storage import budgets, chat_messages, outbox
+from bot.whatsapp import render, render_template
+from bot.window import Windows, is_open
+from storage import budgets, chat_messages, outbox, windows
 from storage.crypto import Crypto
 from storage.db import Database
-from storage.models import Channel, OutboxMessage, OutboxStatus
+from storage.models import Channel, OutboxMessage, OutboxStatus, WindowNotice
 
 log = logging.getLogger("lapor.sender")
 
@@ -44,6 +45,9 @@ log = logging.getLogger("lapor.sender")
 WHATSAPP_THROTTLED = frozenset({4, 80007, 130429, 131048, 131056})
 WHATSAPP_RETRYABLE = frozenset({0, 1, 2, 131000, 131016, 131053, 190})
 WHATSAPP_OUTSIDE_WINDOW = 131047
+# The template does not exist in that language (or is not approved), is paused, or is disabled:
+# the backup template is tried (PROTOCOLS §1.11).
+WHATSAPP_TEMPLATE_REFUSED = frozenset({132001, 132015, 132016})
 
 
 class Result(StrEnum):
@@ -142,14 +146,19 @@ class WhatsAppTransport:
         rate: float = 80,
         budget: Budget | None = None,
         client: httpx.Client | None = None,
+        windows: Windows | None = None,
     ) -> None:
         self.url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {access_token}"}
         self.limiter = budget or RateLimiter(rate)
         self.client = client or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+        # Without it, a message outside the 24-hour window is only held (as before templates).
+        self.windows = windows
 
     def send(self, address: str, message: OutboundMessage, first_part: int) -> Outcome:
         payloads = render(message, address)
+        if payloads and self.windows is not None and self.windows.closed(address):
+            return self._outside_window(address, first_part, "window:closed")
         provider_id = None
         for part in range(first_part, len(payloads)):
             self.limiter.wait()
@@ -160,8 +169,61 @@ class WhatsAppTransport:
             if response.is_success:
                 provider_id = _message_id(response)
                 continue
-            return _whatsapp_refusal(response, part)
+            refusal = _whatsapp_refusal(response, part)
+            if refusal.result is Result.held and self.windows is not None:
+                return self._outside_window(address, part, refusal.error)
+            return refusal
         return Outcome(Result.sent, len(payloads), provider_id=provider_id)
+
+    def _outside_window(self, address: str, part: int, reason: str) -> Outcome:
+        """The message waits for the reporter to write; the first message to wait in this closed
+        window also sends the template that tells them (a throttled template is retried with
+        the message, with its backoff)."""
+        assert self.windows is not None
+        if not self.windows.claim(address):
+            return Outcome(Result.held, part, error=reason)  # told already, or being told
+        template = self._template(address)
+        if template.result is Result.sent:
+            self.windows.settle(address, WindowNotice.sent)
+            return Outcome(Result.held, part, error=reason)
+        if template.result is Result.retry:
+            self.windows.settle(address, None)
+            return Outcome(Result.retry, part, error=template.error)
+        if self.windows.settle(address, WindowNotice.refused):
+            log.warning(
+                "a message waits for a reporter who cannot be told: no WhatsApp template went",
+                extra={"event": "template_refused", "error": template.error},
+            )
+        return Outcome(Result.held, part, error=template.error)
+
+    def _template(self, address: str) -> Outcome:
+        """The template, else the backup when WhatsApp refuses the first one's name."""
+        assert self.windows is not None
+        templates = self.windows.templates
+        outcome = Outcome(Result.failed, 0, error="template:none")
+        for name in templates.names:
+            self.limiter.wait()
+            payload = render_template(name, templates.language, address)
+            code: object = None
+            try:
+                response = self.client.post(self.url, json=payload, headers=self.headers)
+            except httpx.HTTPError as exc:
+                outcome = Outcome(Result.retry, 0, error=f"template:network:{type(exc).__name__}")
+            else:
+                if response.is_success:
+                    outcome = Outcome(Result.sent, 1, provider_id=_message_id(response))
+                else:
+                    code = _error_code(response)
+                    refusal = _whatsapp_refusal(response, 0)
+                    # Only throttling and server trouble are worth another try of a template.
+                    result = Result.retry if refusal.result is Result.retry else Result.failed
+                    outcome = Outcome(result, 0, error=f"template:{refusal.error}")
+            metrics.outbound_messages.labels(
+                channel=self.channel.value, result=outcome.result.value, kind=metrics.TEMPLATE
+            ).inc()
+            if code not in WHATSAPP_TEMPLATE_REFUSED:
+                break
+        return outcome
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -180,9 +242,13 @@ def _message_id(response: httpx.Response) -> str | None:
     return None
 
 
-def _whatsapp_refusal(response: httpx.Response, part: int) -> Outcome:
+def _error_code(response: httpx.Response) -> object:
     error = _json(response).get("error")
-    code = error.get("code") if isinstance(error, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _whatsapp_refusal(response: httpx.Response, part: int) -> Outcome:
+    code = _error_code(response)
     label = f"graph:{code}" if code is not None else f"http:{response.status_code}"
     if code == WHATSAPP_OUTSIDE_WINDOW:
         return Outcome(Result.held, part, error=label)
@@ -409,7 +475,9 @@ class OutboxSender:
             self.held.difference_update(job.message_id for job, _ in finished)
         for job, outcome in finished:
             metrics.outbound_messages.labels(
-                channel=job.transport.channel.value, result=outcome.result.value
+                channel=job.transport.channel.value,
+                result=outcome.result.value,
+                kind=metrics.MESSAGE,
             ).inc()
 
     def _record(self, row: OutboxMessage, outcome: Outcome, session: Session) -> None:
@@ -434,6 +502,9 @@ class OutboxSender:
                     outcome.parts_sent,
                     session=session,
                 )
+            case Result.held if self._wrote_meanwhile(row, now, session):
+                # Their window is open again and the turn found nothing held yet: it goes now.
+                outbox.retry_later(row, now, outcome.error, outcome.parts_sent, session=session)
             case Result.held:
                 outbox.give_up(
                     row, OutboxStatus.held, outcome.error, outcome.parts_sent, session=session
@@ -446,3 +517,14 @@ class OutboxSender:
                     "message not delivered",
                     extra={"event": "message_failed", "channel": row.channel},
                 )
+
+    @staticmethod
+    def _wrote_meanwhile(row: OutboxMessage, now: datetime, session: Session) -> bool:
+        """Mark a WhatsApp message held on the reporter's window (their next message releases
+        it); True when they wrote while it was being tried, so that it would wait for nothing."""
+        if row.channel != Channel.whatsapp:
+            return False
+        window = windows.hold(row.reporter_key, row.created_at, session=session)
+        # Open means no notice, which every message held in a closed window has (or had): a
+        # turn cleared it.
+        return window.last_inbound_at is not None and is_open(window, now)

@@ -123,22 +123,18 @@ def _tapped(body: dict[str, Any]) -> UserInput | None:
     return UserInput.pressed(choice) if choice else None
 
 
-def _template_button(body: dict[str, Any]) -> UserInput | None:
-    payload, text = _text(body.get("payload")), _text(body.get("text"))
-    if payload:
-        return UserInput.pressed(payload)
-    return UserInput.typed(text) if text else None
-
-
-def _welcome(_body: dict[str, Any]) -> UserInput:
+def _resume(_body: dict[str, Any]) -> UserInput:
     return UserInput(InputKind.event, event=RESUME)
 
 
 _READERS = {
     "text": _typed,
     "interactive": _tapped,
-    "button": _template_button,
-    "request_welcome": _welcome,
+    # A tap on the quick-reply button of our template ("there is an update"): its payload is
+    # the button's text, not one of the flow's choices, so it shows where the conversation
+    # stands, as a greeting would; the messages it was sent for go out with the window it opens.
+    "button": _resume,
+    "request_welcome": _resume,
 }
 
 
@@ -156,6 +152,19 @@ def _media(kind: str, body: dict[str, Any]) -> UserInput | None:
 
 
 # -- sending ------------------------------------------------------------------------------------
+
+
+def render_template(name: str, language: str, to: str) -> dict[str, Any]:
+    """The approved template that tells a reporter outside the 24-hour window that something
+    waits for them (PROTOCOLS §1.11). No parameters: its neutral wording lives at Meta, and
+    nothing of the report goes into a notification a lock screen may show."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {"name": name, "language": {"code": language}},
+    }
 
 
 def _clip(text: str, limit: int) -> str:

@@ -373,6 +373,31 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
+# -- WhatsApp's 24-hour window (issue 12) --------------------------------------------------------
+
+
+class WindowNotice(StrEnum):
+    """Where the template telling a reporter "there is an update" stands in a closed window."""
+
+    claimed = "claimed"  # a sender is sending it now
+    sent = "sent"  # it went: nothing more until the reporter writes
+    refused = "refused"  # no template could go (or none is configured): the console says so
+
+
+class WhatsAppWindow(SQLModel, table=True):
+    """A WhatsApp reporter's customer-service window, under their pseudonym: only times and a
+    state, never an identifier. A reporter's message resets it."""
+
+    __tablename__ = "whatsapp_window"
+
+    reporter_key: str = Field(sa_type=sa.String(64), max_length=64, primary_key=True)
+    last_inbound_at: datetime | None = _optional_time()
+    # When the oldest message now held for the reporter was written (None: nothing is held).
+    held_since: datetime | None = _optional_time()
+    notice: WindowNotice | None = _code(16)
+    notice_at: datetime | None = _optional_time()
+
+
 # -- Issue 13 (sender and scale-out): shared send budgets, migration 0011 ------------------------
 
 

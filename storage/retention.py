@@ -31,6 +31,7 @@ from storage.models import (
     ReportEvent,
     ReportMessage,
     ReportStatus,
+    WhatsAppWindow,
 )
 
 
@@ -99,6 +100,21 @@ def _conditions(policy: RetentionPolicy, now: datetime) -> dict[str, tuple[type[
         ),
         "audit_events": (AuditEvent, col(AuditEvent.at) < now - policy.audit_events),
         "rate_events": (RateEvent, col(RateEvent.at) < now - policy.rate_events),
+        # A WhatsApp reporter's window once nothing happened in it for as long as deliveries
+        # are kept (their held messages are gone by then too).
+        "whatsapp_windows": (
+            WhatsAppWindow,
+            sa.and_(
+                *(
+                    sa.or_(column.is_(None), column < now - policy.deliveries)
+                    for column in (
+                        col(WhatsAppWindow.last_inbound_at),
+                        col(WhatsAppWindow.held_since),
+                        col(WhatsAppWindow.notice_at),
+                    )
+                )
+            ),
+        ),
     }
 
 
@@ -115,7 +131,7 @@ def purge_expired(policy: RetentionPolicy, now: datetime, *, session: Session) -
     counts = count_expired(policy, now, session=session)
     conditions = _conditions(policy, now)
     delete_expired_conversations(now, session=session)
-    for name in ("deliveries", "outbox", "audit_events", "rate_events"):
+    for name in ("deliveries", "outbox", "audit_events", "rate_events", "whatsapp_windows"):
         table, condition = conditions[name]
         session.execute(sa.delete(table).where(condition))
     _erase_closed_reports(_closed_before(now - policy.closed_reports), session=session)

@@ -6,9 +6,10 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -38,10 +39,24 @@ def serve(app: FastAPI) -> Iterator[str]:
         sock.close()
 
 
+# WhatsApp's customer-service window, and the template statuses the fake answers for.
+WINDOW = timedelta(hours=24)
+TEMPLATE_ERRORS = {"PAUSED": 132015, "DISABLED": 132016}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class FakeGraph:
     """The Graph API's send endpoint: records what it got. Each call first takes the next of
-    ``refusals``: ``(status, error)`` refuses it, ``None`` lets it through."""
+    ``refusals``: ``(status, error)`` refuses it, ``None`` lets it through.
+
+    With ``enforce_window``, a free-form message goes only to a recipient who ``wrote`` less than
+    24 hours ago by ``clock``, else 131047, as Graph answers. Templates are checked as Graph
+    does: a ``(name, language)`` not in ``templates`` is 132001, a paused one 132015, a disabled
+    one 132016, and parameters for a template that has none 132000."""
 
     sent: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
@@ -56,6 +71,25 @@ class FakeGraph:
     arrived: threading.Event = field(default_factory=threading.Event)
     abandoned: int = 0
     times: list[float] = field(default_factory=list)  # when each of ``sent`` came (monotonic)
+    enforce_window: bool = False
+    clock: Callable[[], datetime] = _now
+    last_inbound: dict[str, datetime] = field(default_factory=dict)
+    templates: dict[tuple[str, str], str] = field(default_factory=dict)  # status, e.g. APPROVED
+
+    def wrote(self, wa_id: str) -> None:
+        """The recipient sent a message (through Meta, to our webhook): their window opens."""
+        with self.lock:
+            self.last_inbound[wa_id] = self.clock()
+
+    def _refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        if body.get("messaging_product") != "whatsapp" or not body.get("to"):
+            return graph_error(100, "Invalid parameter")
+        if body.get("type") == "template":
+            return _template_refusal(body.get("template"), self.templates)
+        wrote = self.last_inbound.get(str(body["to"]))
+        if self.enforce_window and (wrote is None or self.clock() - wrote >= WINDOW):
+            return graph_error(131047, "Re-engagement message")
+        return None
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -100,6 +134,8 @@ class FakeGraph:
             with self.lock:
                 self.tokens.add(request.headers.get("authorization", ""))
                 refusal = self.refusals.pop(0) if self.refusals else None
+                if refusal is None and (error := self._refusal(body)) is not None:
+                    refusal = (400, error)
                 if refusal is not None:
                     status, error = refusal
                     self.refused.append(body)
@@ -118,14 +154,34 @@ class FakeGraph:
         return app
 
     def texts(self) -> list[str]:
+        """The free-form messages delivered, in order (templates are not among them)."""
         found = []
         for body in self.sent:
             if body["type"] == "text":
                 found.append(body["text"]["body"])
-            else:
+            elif body["type"] == "interactive":
                 found.append(body["interactive"]["body"]["text"])
         return found
+
+    def templates_sent(self) -> list[str]:
+        return [body["template"]["name"] for body in self.sent if body["type"] == "template"]
 
 
 def graph_error(code: int, message: str = "refused") -> dict[str, Any]:
     return {"message": f"(#{code}) {message}", "type": "OAuthException", "code": code}
+
+
+def _template_refusal(template: Any, known: dict[tuple[str, str], str]) -> dict[str, Any] | None:
+    language = template.get("language") if isinstance(template, dict) else None
+    name = template.get("name") if isinstance(template, dict) else None
+    code = language.get("code") if isinstance(language, dict) else None
+    if not isinstance(name, str) or not isinstance(code, str):
+        return graph_error(100, "Invalid parameter")
+    status = known.get((name, code))
+    if status is None:
+        return graph_error(132001, "Template name does not exist in the translation")
+    if status in TEMPLATE_ERRORS:
+        return graph_error(TEMPLATE_ERRORS[status], f"Template {status.lower()}")
+    if template.get("components"):  # ours have no parameters
+        return graph_error(132000, "Number of parameters does not match the expected number")
+    return None

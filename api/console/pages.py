@@ -48,11 +48,12 @@ from api.schemas import (
     TransitionCreate,
 )
 from api.security import RuntimeDep
+from bot.messages import ReplyAddress
 from flows.report import REPORT_FIELDS
-from storage import audit, officers
+from storage import audit, officers, windows
 from storage.agencies import get_agency, list_agencies
 from storage.lifecycle import ACTIONS
-from storage.models import Priority, ReportStatus, Role, utcnow
+from storage.models import Channel, Priority, Report, ReportStatus, Role, WindowNotice, utcnow
 from storage.triage import CONSENT_FOR_SERVICE, Scope
 
 # Form fields are checked by the API's own request models (a refusal is a message on the page);
@@ -201,10 +202,25 @@ def report_page(
         "moves": [action for action in ACTIONS if action in report.allowed_actions],
         "services": services,
         "team": team,
+        "held": _held(runtime, report.id),
         "ok": _notice(request, "ok"),
         "err": _notice(request, "err"),
     }
     return render(request, "report.html", context, officer=caller)
+
+
+def _held(runtime: Runtime, report_id: str) -> dict[str, Any] | None:
+    """Whether the officers' messages wait for a WhatsApp reporter to write again (the 24-hour
+    window closed): since when, and whether the template told the reporter so."""
+    with runtime.database.unit() as session:
+        report = session.get(Report, report_id)
+        if report is None or report.reply_channel != Channel.whatsapp or not report.reply_address:
+            return None
+        reply = ReplyAddress.from_bytes(runtime.crypto.cipher.decrypt(report.reply_address))
+        window = windows.read_window(reply.reporter_key, session=session)
+    if window is None or window.held_since is None:
+        return None
+    return {"since": window.held_since, "notified": window.notice is WindowNotice.sent}
 
 
 def _notice(request: Request, kind: str) -> str | None:

@@ -217,6 +217,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "event.message.from_reporter": "pesan dari pelapor",
         "event.seen": "sudah dibaca",
         "event.unseen": "belum dibaca",
+        "event.waiting": "menunggu pelapor menulis",
+        "event.notified": "pelapor sudah diberi tahu lewat WhatsApp; menunggu pelapor menulis",
         "event.reporter": "pelapor",
     },
     "en": {
@@ -422,6 +424,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "event.message.from_reporter": "message from the reporter",
         "event.seen": "read",
         "event.unseen": "not read yet",
+        "event.waiting": "waiting for the reporter to write",
+        "event.notified": "the reporter was told on WhatsApp; waiting for the reporter to write",
         "event.reporter": "reporter",
     },
 }

@@ -49,7 +49,7 @@ def test_metrics_are_prometheus_text_with_the_contract_names(client: TestClient)
         'lapor_inbound_messages_total{channel="whatsapp"}',
         'lapor_turns_total{channel="telegram"}',
         "lapor_reports_submitted_total",
-        'lapor_outbound_messages_total{channel="whatsapp",result="sent"}',
+        'lapor_outbound_messages_total{channel="whatsapp",kind="message",result="sent"}',
     ):
         assert name in response.text
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from api.settings import ConfigError, Settings, load_keys
 from storage.crypto import Keys, generate_data_key, generate_secret
@@ -123,3 +124,16 @@ def test_secrets_do_not_show_in_the_settings_repr(tmp_path: Path) -> None:
     shown = repr(settings(tmp_path, **FULL))
     assert FULL["secret_key"] not in shown
     assert FULL["data_keys"] not in shown
+
+
+def test_whatsapp_templates_are_names_meta_accepts_and_empty_means_none(tmp_path: Path) -> None:
+    given = settings(tmp_path, whatsapp_template="lapor_update", whatsapp_template_backup="")
+    assert (given.whatsapp_template, given.whatsapp_template_backup) == ("lapor_update", None)
+    assert given.whatsapp_template_lang == "id"
+    for values in (
+        {"whatsapp_template": "Ada pembaruan"},
+        {"whatsapp_template_backup": "lapor-update"},
+        {"whatsapp_template_lang": "indonesia"},
+    ):
+        with pytest.raises(ValidationError):
+            settings(tmp_path, **values)

@@ -122,11 +122,16 @@ class WhatsAppPhone(Phone):
 
 
 class GraphPhone(WhatsAppPhone):
-    """Reads what the reporter got from the fake Graph API, once the sender delivered it all."""
+    """Reads what the reporter got from the fake Graph API, once the sender delivered it all.
+    Each message it sends opens the reporter's 24-hour window at the fake too, as through Meta."""
 
     def __init__(self, inbox: Inbox, client: TestClient, graph: FakeGraph) -> None:
         super().__init__(inbox, client)
         self.graph = graph
+
+    def post(self, message: dict[str, Any]) -> int:
+        self.graph.wrote(self.identity)
+        return super().post(message)
 
     def outbox(self) -> list[OutboundMessage]:
         wait_until_sent(self.inbox.database)
@@ -363,7 +368,7 @@ def test_a_delivery_receipt_marks_our_message_delivered(
 def test_a_whole_report_reaches_the_reporter_through_the_graph_api(
     tmp_path: Path, keys: Keys, database: Database
 ) -> None:
-    fake = FakeGraph()
+    fake = FakeGraph(enforce_window=True)
     with serve(fake.app()) as graph_base:
         app = whatsapp_app(tmp_path, keys, database, f"{graph_base}/v23.0")
         with TestClient(app, raise_server_exceptions=False) as client:
@@ -374,6 +379,7 @@ def test_a_whole_report_reaches_the_reporter_through_the_graph_api(
                     select(func.count()).where(OutboxMessage.status != OutboxStatus.sent)
                 ).one()
     assert waiting == 0
+    assert fake.refused == []
     assert {body["to"] for body in fake.sent} == {WA_ID}
     texts = fake.texts()
     assert texts[0].startswith("Halo. Ini Lapor Aman")

@@ -17,6 +17,7 @@ from bot.inbox import Inbox
 from bot.messages import OutboundMessage
 from bot.sender import Backoff, OutboxSender, WhatsAppTransport, budget_for, burst_of
 from bot.telegram import TelegramTransport
+from bot.window import Templates, Windows
 from storage import outbox
 from storage.crypto import Crypto
 from storage.db import Database
@@ -52,9 +53,16 @@ def clock() -> Clock:
 
 
 def make_sender(
-    database: Database, crypto: Crypto, api_url: str, clock: Clock, **kwargs: object
+    database: Database,
+    crypto: Crypto,
+    api_url: str,
+    clock: Clock,
+    windows: Windows | None = None,
+    **kwargs: object,
 ) -> OutboxSender:
-    transport = WhatsAppTransport(api_url, "100000000000001", "graph-token", rate=1000)
+    transport = WhatsAppTransport(
+        api_url, "100000000000001", "graph-token", rate=1000, windows=windows
+    )
     return OutboxSender(
         database,
         crypto,
@@ -381,3 +389,40 @@ def test_senders_in_three_processes_share_one_send_rate(
     skip = burst_of(rate)
     measured = (total - 1 - skip) / (fake.times[-1] - fake.times[skip])
     assert rate * 0.9 <= measured <= rate * 1.1, f"{measured:.1f}/s against {rate}/s"
+
+
+def test_a_message_held_while_the_reporter_writes_goes_at_once(
+    database: Database, crypto: Crypto, inbox: Inbox, graph: tuple[FakeGraph, str], clock: Clock
+) -> None:
+    fake, url = graph
+    fake.templates = {("lapor_update", "id"): "APPROVED"}
+    windows = Windows(database, crypto.hasher, Templates(("lapor_update",), "id"), clock=clock)
+    sender = make_sender(database, crypto, url, clock, windows)
+    inbox.clock = clock
+    phone = Phone(inbox, WA_ID, Channel.whatsapp)
+    phone.type("halo")
+    sender.run_once()
+    clock.pass_(24 * 3600)
+    with database.unit() as session:
+        waiting = outbox.enqueue(
+            Channel.whatsapp,
+            inbox.reporter_key(Channel.whatsapp, WA_ID),
+            crypto.cipher.encrypt_text(WA_ID),
+            crypto.cipher.encrypt(OutboundMessage("Pesan dari petugas.").to_bytes()),
+            clock(),
+            session=session,
+        )
+        waiting_id = waiting.id
+    assert waiting_id is not None
+    fake.gate = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        round_ = pool.submit(sender.run_once)
+        assert fake.arrived.wait(10)  # the template is on its way...
+        phone.type("ini aku")  # ...when the reporter writes, finding nothing held yet
+        fake.gate.set()
+        assert round_.result(10) == 1
+    assert fake.templates_sent() == ["lapor_update"]
+    assert row(database, waiting_id).status == OutboxStatus.pending  # not held for nothing
+    sender.run_once()
+    assert row(database, waiting_id).status == OutboxStatus.sent
+    assert fake.texts().count("Pesan dari petugas.") == 1

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.messages import OutboundMessage
+from bot.messages import RESUME, OutboundMessage
 from bot.whatsapp import (
     BODY_LIMIT,
     BUTTON_TITLE,
@@ -16,6 +16,7 @@ from bot.whatsapp import (
     TEXT_LIMIT,
     parse_notification,
     render,
+    render_template,
     split_text,
 )
 from flows.types import InputKind
@@ -92,6 +93,23 @@ def test_taps_texts_and_files_become_the_flows_inputs() -> None:
         message(type="image", image={"id": "m2", "caption": "Siti di rumah"})
     ).messages[0]
     assert "Siti" not in repr(photo.input)  # captions are not kept
+
+
+def test_a_tap_on_the_templates_button_resumes_the_conversation() -> None:
+    # Its payload is the button's text (the template is sent without parameters): not a choice.
+    for button in ({"payload": "Lihat pembaruan", "text": "Lihat pembaruan"}, {}, None):
+        tap = parse_notification(message(type="button", button=button)).messages[0]
+        assert (tap.input.kind, tap.input.event) == (InputKind.event, RESUME)
+
+
+def test_the_template_has_a_name_and_a_language_and_nothing_else() -> None:
+    assert render_template("lapor_update", "id", "62811") == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "62811",
+        "type": "template",
+        "template": {"name": "lapor_update", "language": {"code": "id"}},
+    }
 
 
 def test_the_same_message_twice_in_one_batch_is_taken_once() -> None:

@@ -10,7 +10,7 @@ from sqlmodel import col, func, select
 from api.runtime import apply_retention
 from bot.inbox import Inbox
 from flows.machine import Flows
-from storage import audit, outbox, ratelimit, reports
+from storage import audit, outbox, ratelimit, reports, windows
 from storage.crypto import Crypto
 from storage.db import Database, sqlite_path
 from storage.models import (
@@ -29,6 +29,7 @@ from storage.models import (
     ReportEvent,
     ReportMessage,
     ReportStatus,
+    WhatsAppWindow,
 )
 from storage.retention import RetentionPolicy
 from tests.support import STORY, Phone
@@ -44,6 +45,7 @@ NOTHING_DUE = {
     "closed_reports": 0,
     "audit_events": 0,
     "rate_events": 0,
+    "whatsapp_windows": 0,
 }
 
 
@@ -109,6 +111,10 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
         for written in (START, NOW - timedelta(days=1)):
             held = outbox.enqueue(Channel.whatsapp, "k", b"to", b"text", written, session=session)
             outbox.give_up(held, OutboxStatus.held, "graph:131047", 0, session=session)
+        # WhatsApp reporters' windows: one silent since START, one held for lately.
+        windows.open_window("a" * 64, START, session=session)
+        windows.open_window("b" * 64, START, session=session)
+        windows.hold("b" * 64, NOW - timedelta(days=1), session=session)
 
     clock[0] = NOW - timedelta(days=5)
     Phone(inbox, identity="2001").report()
@@ -125,6 +131,7 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
     assert due["outbox"] == sent + 1  # and the message held since START
     assert due["closed_reports"] == 1
     assert due["audit_events"] == 1
+    assert due["whatsapp_windows"] == 1
     # Each report is counted for the limits too (bot/limits.py; messages on their conversation).
     counted_long_ago = col(RateEvent.at) < NOW - POLICY.rate_events
     assert due["rate_events"] == count(database, RateEvent, counted_long_ago)
@@ -140,6 +147,8 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
     assert count(database, OutboxMessage) > 0
     assert count(database, OutboxMessage, OutboxMessage.status == OutboxStatus.held) == 1
     assert count(database, RateEvent) == recent_rate_events
+    assert count(database, WhatsAppWindow, WhatsAppWindow.reporter_key == "b" * 64) == 1
+    assert count(database, WhatsAppWindow) == 1
     assert count(database, AuditEvent) == 2  # the two closings: within a year
     with database.unit() as session:
         erased = session.get(Report, old_report)

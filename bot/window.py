@@ -1,0 +1,85 @@
+"""WhatsApp's 24-hour window as the sender sees it (CONTRACT §6).
+
+Free-form messages go while the reporter's last message is less than 23 h 30 min old by our own
+clock (the margin covers the time a turn and the sender take, and clocks that differ a little).
+After that, or when the Graph API answers 131047, a message is held until the reporter writes,
+and the approved template telling them that something waits goes once per closed window, not
+once per held message. The state lives in ``storage.windows``, under the reporter's pseudonym,
+so that every sender process sees the same window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from storage import windows
+from storage.crypto import Hasher
+from storage.db import Database
+from storage.models import Channel, WindowNotice, utcnow
+
+# Free-form messages go while the reporter wrote less than this long ago (WhatsApp allows 24 h).
+OPEN_FOR = timedelta(hours=23, minutes=30)
+# A template claim older than this was left by a sender that died; another sender takes it over.
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The approved templates to try in turn (the template, then the backup) and their
+    language."""
+
+    names: tuple[str, ...] = ()
+    language: str = "id"
+
+    @classmethod
+    def of(cls, template: str | None, backup: str | None, language: str) -> Templates:
+        return cls(tuple(name for name in (template, backup) if name), language)
+
+
+def is_open(window: windows.Window | None, now: datetime) -> bool:
+    """Free-form messages may go: the reporter wrote recently, and nothing since said otherwise
+    (a notice exists only in a closed window). Unknown reporters are tried: Graph will say."""
+    if window is None:
+        return True
+    if window.notice is not None or window.last_inbound_at is None:
+        return False
+    return now - window.last_inbound_at < OPEN_FOR
+
+
+class Windows:
+    """The reporters' windows, addressed as the transport knows them (by their WhatsApp id,
+    turned into the pseudonym the inbox keys them by)."""
+
+    def __init__(
+        self,
+        database: Database,
+        hasher: Hasher,
+        templates: Templates,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.database = database
+        self.hasher = hasher
+        self.templates = templates
+        self.clock = clock
+
+    def _key(self, address: str) -> str:
+        # The inbox keys a WhatsApp reporter by the pseudonym of their id, which is the address.
+        return self.hasher.pseudonym(Channel.whatsapp.value, address)
+
+    def closed(self, address: str) -> bool:
+        with self.database.unit() as session:
+            window = windows.read_window(self._key(address), session=session)
+        return not is_open(window, self.clock())
+
+    def claim(self, address: str) -> bool:
+        """True when this sender is to send the template of the reporter's closed window."""
+        now = self.clock()
+        with self.database.unit() as session:
+            return windows.claim_notice(self._key(address), now, now - CLAIM_LEASE, session=session)
+
+    def settle(self, address: str, notice: WindowNotice | None) -> bool:
+        with self.database.unit() as session:
+            return windows.settle_notice(self._key(address), notice, self.clock(), session=session)
