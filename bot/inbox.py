@@ -25,7 +25,16 @@ from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
-from storage import chat_messages, conversations, inbound, media, outbox, ratelimit, reports
+from storage import (
+    alerts,
+    chat_messages,
+    conversations,
+    inbound,
+    media,
+    outbox,
+    ratelimit,
+    reports,
+)
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii
@@ -374,6 +383,7 @@ class Inbox:
         if chat:
             report.reply_expires_at = now + self.config.reply_address_ttl
             session.add(report)
+        alerts.queue_new_report_alerts(report, now, session=session)
         metrics.reports_submitted.inc()
         log.info("report submitted", extra={"event": "report_submitted"})
         return format_receipt(receipt)

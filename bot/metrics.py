@@ -21,3 +21,10 @@ for _channel in CHANNELS:
     turns.labels(channel=_channel)
     for _result in RESULTS:
         outbound_messages.labels(channel=_channel, result=_result)
+
+ALERT_CHANNELS = ("email", "telegram")
+ALERT_RESULTS = ("sent", "retry", "failed")
+alerts = Counter("lapor_alerts", "Officer alert delivery attempts by result", ["channel", "result"])
+for _channel in ALERT_CHANNELS:
+    for _result in ALERT_RESULTS:
+        alerts.labels(channel=_channel, result=_result)
