@@ -60,7 +60,7 @@ def recipients(
     chosen = list(on_duty)
     if supervisors_only or with_supervisors or not on_duty:
         chosen += [
-            i for i, (o, _) in reachable.items() if o.role is Role.supervisor and i not in chosen
+            i for i, (o, _) in reachable.items() if o.role == Role.supervisor and i not in chosen
         ]
     return [(i, channel) for i in chosen for channel in _channels(reachable[i][1])]
 
@@ -109,12 +109,15 @@ def queue_agency_alerts(
     ]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(
+    # RETURNING gives back only the rows inserted (a driver's rowcount for a multi-row insert
+    # is not to be trusted), on both backends.
+    inserted = session.execute(
         insert(Alert)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["report_id", "officer_id", "channel", "kind"])
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        .returning(col(Alert.id))
+    ).all()
+    return len(inserted)
 
 
 def queue_new_report_alerts(report: Report, now: datetime, *, session: Session) -> int:

@@ -31,6 +31,9 @@ class FakeBotApi:
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_message_id: int = 1000
     files: dict[str, bytes] = field(default_factory=dict)  # file id: content
+    # Another bot (the officers') is another token and another user on its own fake server.
+    token: str = TOKEN
+    user: dict[str, Any] = field(default_factory=lambda: dict(BOT_USER))
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -38,13 +41,13 @@ class FakeBotApi:
         @app.get("/file/bot{token}/{path:path}")
         async def file(token: str, path: str) -> Response:
             file_id = path.rsplit("/", 1)[-1].split(".", maxsplit=1)[0]
-            if token != TOKEN or file_id not in self.files:
+            if token != self.token or file_id not in self.files:
                 return Response(status_code=404)
             return Response(self.files[file_id], media_type="application/octet-stream")
 
         @app.post("/bot{token}/{method}")
         async def method(token: str, method: str, request: Request) -> JSONResponse:
-            if token != TOKEN:
+            if token != self.token:
                 return JSONResponse(
                     {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
                 )
@@ -57,7 +60,7 @@ class FakeBotApi:
 
     def _answer(self, method: str, params: dict[str, Any]) -> JSONResponse:
         handler = {
-            "getme": lambda _: _ok(BOT_USER),
+            "getme": lambda _: _ok(self.user),
             "sendmessage": self._send_message,
             "getfile": self._get_file,
             "getupdates": self._get_updates,
@@ -74,7 +77,7 @@ class FakeBotApi:
         return _ok(
             {
                 "message_id": self.next_message_id,
-                "from": BOT_USER,
+                "from": self.user,
                 "chat": {"id": int(params["chat_id"]), "type": "private"},
                 "date": 1767225600,
                 "text": params["text"],
