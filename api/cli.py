@@ -118,6 +118,15 @@ def serve(
                 "Telegram polling runs in one process: use --workers 1, "
                 "or LAPOR_TELEGRAM_MODE=webhook with several workers"
             )
+        officers_polling = (
+            settings.officer_telegram_enabled
+            and settings.officer_telegram_mode is TelegramMode.polling
+        )
+        if workers > 1 and officers_polling:
+            raise CommandError(
+                "the officers' bot polls in one process: use --workers 1, "
+                "or LAPOR_OFFICER_TELEGRAM_MODE=webhook with several workers"
+            )
         load_keys(settings)  # generates development keys once, before any worker starts
         if demo and settings.is_production:
             raise CommandError("--demo is refused when LAPOR_ENV=production")
