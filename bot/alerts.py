@@ -25,8 +25,8 @@ from urllib.parse import unquote, urlsplit
 from bot import metrics
 from bot.messages import OutboundMessage
 from bot.sender import Backoff, Outcome, Result
-from bot.telegram import TelegramTransport
-from storage import alerts
+from bot.telegram import BLOCKED, TelegramTransport
+from storage import alerts, officer_contacts
 from storage.alerts import AlertWork
 from storage.crypto import Crypto, DecryptionError
 from storage.db import Database
@@ -258,6 +258,8 @@ class AlertSender:
             else:
                 alerts.give_up(alert, outcome.error, session=session)
                 result = "failed"
+                if work.channel is AlertChannel.telegram and outcome.error == BLOCKED:
+                    officer_contacts.forget_chat(alert.officer_id, now, session=session)
         metrics.alerts.labels(channel=work.channel.value, result=result).inc()
         if result != "sent":
             log.warning(

@@ -46,10 +46,14 @@ def set_on_duty(officer_id: int, on_duty: bool, now: datetime, *, session: Sessi
 
 
 def issue_link_code(officer_id: int, code_hash: str, now: datetime, *, session: Session) -> None:
-    """A new code for the officer; any older unused code of theirs stops working."""
+    """A new code for the officer; any older code of theirs stops working (and codes long
+    expired, anyone's, are deleted on the way: nothing else needs them)."""
     session.execute(
         sa.delete(OfficerLinkCode).where(
-            col(OfficerLinkCode.officer_id) == officer_id, col(OfficerLinkCode.used_at).is_(None)
+            sa.or_(
+                col(OfficerLinkCode.officer_id) == officer_id,
+                col(OfficerLinkCode.expires_at) < now - LINK_CODE_TTL,
+            )
         )
     )
     session.add(
@@ -97,3 +101,13 @@ def unlink_chat(chat_key: str, now: datetime, *, session: Session) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def forget_chat(officer_id: int, now: datetime, *, session: Session) -> None:
+    """The officer blocked the bot: their chat is unlinked (they link again from the console)."""
+    contact = session.get(OfficerContact, officer_id, with_for_update=True)
+    if contact is not None:
+        contact.telegram_chat = None
+        contact.telegram_key = None
+        contact.updated_at = now
+        session.add(contact)

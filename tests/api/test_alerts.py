@@ -655,3 +655,24 @@ def test_runtime_without_smtp_or_officers_bot_has_no_alert_sender(desk: Desk) ->
     runtime: Runtime = desk.runtime
     assert runtime.alerts is None
     assert runtime.officer_bot is None
+
+
+def test_an_officer_who_blocked_the_bot_is_unlinked_and_still_gets_the_email(
+    desk_with_alerts: AlertDesk,
+) -> None:
+    desk = desk_with_alerts
+    lampung_team(desk)
+    blocked = {
+        "ok": False,
+        "error_code": 403,
+        "description": "Forbidden: bot was blocked by the user",
+    }
+    desk.bot.refusals = [(403, blocked)]
+    desk.phone("reporter-3").report()
+    wait_for(lambda: {a.status for a in desk.alerts()} == {AlertStatus.sent, AlertStatus.failed})
+    by_channel = {str(a.channel): a for a in desk.alerts()}
+    assert by_channel["telegram"].last_error == "blocked"
+    assert by_channel["email"].status == AlertStatus.sent
+    assert len(desk.mailbox.to(SARI_EMAIL)) == 1
+    me = desk.client.get("/api/v1/me", headers=desk.login("sari")).json()
+    assert me["telegram_linked"] is False
