@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,13 +20,18 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from api.main import create_app
 from api.runtime import Runtime
 from api.settings import ConfigError, Settings, load_keys
-from bot.alerts import AlertSender, EmailTransport, SmtpServer
+from bot.alerts import AlertSender, AlertText, EmailTransport, SmtpServer
+from bot.sender import Result
 from storage import alerts, officer_contacts
 from storage.agencies import create_agency
 from storage.crypto import Crypto, Keys
@@ -676,3 +682,63 @@ def test_an_officer_who_blocked_the_bot_is_unlinked_and_still_gets_the_email(
     assert len(desk.mailbox.to(SARI_EMAIL)) == 1
     me = desk.client.get("/api/v1/me", headers=desk.login("sari")).json()
     assert me["telegram_linked"] is False
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A self-signed certificate for ``localhost``, trusted by this process's default context
+    (OpenSSL reads ``SSL_CERT_FILE``), as a mail server's would be by a CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("scheme", ["smtp+starttls", "smtps"])
+def test_email_goes_over_starttls_or_smtps_as_the_url_says(
+    scheme: str, tls_files: tuple[Path, Path]
+) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    mailbox, port = Mailbox(), free_port()
+    if scheme == "smtps":
+        controller = Controller(mailbox, hostname="localhost", port=port, ssl_context=context)
+    else:
+        controller = Controller(
+            mailbox, hostname="localhost", port=port, tls_context=context, require_starttls=True
+        )
+    controller.start()
+    try:
+        transport = EmailTransport(SmtpServer.from_url(f"{scheme}://localhost:{port}"), SENDER)
+        outcome = transport.send(SARI_EMAIL, AlertText("[Lapor Aman] Laporan KRITIS X", "isi"))
+        assert outcome.result is Result.sent, outcome.error
+        if scheme == "smtp+starttls":
+            plain = EmailTransport(SmtpServer.from_url(f"smtp://localhost:{port}"), SENDER)
+            # The same server without STARTTLS: refused, so the test above did use it.
+            assert plain.send(SARI_EMAIL, AlertText("x", "y")).result is not Result.sent
+    finally:
+        controller.stop()
+    [mail] = mailbox.received()
+    assert mail["Subject"] == "[Lapor Aman] Laporan KRITIS X"
