@@ -361,3 +361,18 @@ def test_officer_add_with_email_and_officer_set_change_alerts_and_duty(
             assert (contact.email, contact.on_duty) == (None, False)
     finally:
         database.dispose()
+
+
+def test_the_officers_bot_polling_with_several_workers_is_refused_with_one_line(
+    tmp_path: Path,
+) -> None:
+    result = run(
+        ["serve", "--workers", "2"],
+        tmp_path,
+        {"LAPOR_OFFICER_TELEGRAM_TOKEN": "654321:OFFICER-token"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "lapor: the officers' bot polls in one process: use --workers 1, "
+        "or LAPOR_OFFICER_TELEGRAM_MODE=webhook with several workers"
+    )
