@@ -25,16 +25,7 @@ from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
-from storage import (
-    alerts,
-    chat_messages,
-    conversations,
-    inbound,
-    media,
-    outbox,
-    ratelimit,
-    reports,
-)
+from storage import alerts, chat_messages, conversations, inbound, media, outbox, ratelimit, reports
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -124,8 +125,11 @@ def mailbox(smtp_port: int) -> Iterator[Mailbox]:
         yield box
 
 
+BotServer = tuple[FakeBotApi, str]
+
+
 @pytest.fixture
-def officer_api() -> Iterator[tuple[FakeBotApi, str]]:
+def officer_api() -> Iterator[BotServer]:
     fake = FakeBotApi(token=OFFICER_TOKEN, user=OFFICER_BOT)
     with serve(fake.app()) as base:
         yield fake, base
@@ -201,15 +205,16 @@ class AlertDesk(Desk):
 
 @pytest.fixture
 def alerting_app(
-    tmp_path: Path, keys: Keys, database: Database, smtp_port: int, officer_api: Any
-) -> Any:
+    tmp_path: Path, keys: Keys, database: Database, smtp_port: int, officer_api: BotServer
+) -> FastAPI:
+    """The app with e-mail alerts to ``smtp_port`` and the officers' bot in webhook mode."""
     _, base = officer_api
     return create_app(alert_settings(tmp_path, keys, database, smtp_port, base), database=database)
 
 
 @pytest.fixture
 def desk_with_alerts(
-    alerting_app: Any, mailbox: Mailbox, officer_api: tuple[FakeBotApi, str]
+    alerting_app: FastAPI, mailbox: Mailbox, officer_api: BotServer
 ) -> Iterator[AlertDesk]:
     fake, _ = officer_api
     app = alerting_app
