@@ -75,11 +75,15 @@ def redeem_link_code(
     code = session.exec(
         select(OfficerLinkCode).where(OfficerLinkCode.code_hash == code_hash).with_for_update()
     ).first()
-    if code is None or code.used_at is not None or code.expires_at <= now:
+    if code is None or code.expires_at <= now:
         return None
     officer = session.get(Officer, code.officer_id)
     if officer is None or not officer.active:
         return None
+    if code.used_at is not None:
+        # Telegram may deliver an update twice: the chat that used the code hears "linked" again.
+        contact = session.get(OfficerContact, code.officer_id)
+        return officer if contact is not None and contact.telegram_key == chat_key else None
     code.used_at = now
     session.add(code)
     # One chat, one account: linking it here unlinks it from whoever had it before.

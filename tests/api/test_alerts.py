@@ -374,6 +374,9 @@ def test_the_officers_bot_links_a_chat_with_a_code_and_unlinks_it_on_stop(
     assert desk.replies_to(SARI_CHAT)[-1].startswith("Terhubung. Akun sari")
     assert desk.client.get("/api/v1/me", headers=headers).json()["telegram_linked"] is True
 
+    # The same update delivered again: still linked, and said so.
+    assert desk.tell_bot(SARI_CHAT, f"/start {link['code']}") == 200
+    assert desk.replies_to(SARI_CHAT)[-1].startswith("Terhubung. Akun sari")
     # Used once: another chat cannot take the same code.
     assert desk.tell_bot(SARI_CHAT + 1, f"/start {link['code']}") == 200
     assert "tidak berlaku" in desk.replies_to(SARI_CHAT + 1)[-1]
