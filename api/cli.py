@@ -28,12 +28,13 @@ from api.settings import ConfigError, Locale, Settings, TelegramMode, load_keys
 from bot.console import ConsoleSession, console_identity, run_console
 from flows.loader import FlowDefinitionError
 from flows.safety import ContactsError
+from storage import officer_contacts
 from storage.agencies import AgencyError, create_agency, get_agency
-from storage.crypto import generate_data_key, generate_secret
+from storage.crypto import Crypto, generate_data_key, generate_secret
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Officer, Role, utcnow
-from storage.officers import OfficerError, create_officer, hash_password
+from storage.officers import OfficerError, create_officer, find_officer, hash_password
 
 app = typer.Typer(
     name="lapor",
@@ -116,6 +117,15 @@ def serve(
             raise CommandError(
                 "Telegram polling runs in one process: use --workers 1, "
                 "or LAPOR_TELEGRAM_MODE=webhook with several workers"
+            )
+        officers_polling = (
+            settings.officer_telegram_enabled
+            and settings.officer_telegram_mode is TelegramMode.polling
+        )
+        if workers > 1 and officers_polling:
+            raise CommandError(
+                "the officers' bot polls in one process: use --workers 1, "
+                "or LAPOR_OFFICER_TELEGRAM_MODE=webhook with several workers"
             )
         load_keys(settings)  # generates development keys once, before any worker starts
         if demo and settings.is_production:
@@ -294,9 +304,13 @@ def officer_add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    email: Annotated[
+        str | None, typer.Option("--email", help="Where alert e-mails go (optional).")
+    ] = None,
 ) -> None:
     """Add an officer account. Without --password-stdin a password is asked for, or made up."""
     settings = _settings()
+    _check_email(email)
     generated = False
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -315,11 +329,67 @@ def officer_add(
                 officer = create_officer(
                     username, password, agency=found, role=role, session=session
                 )
+                if email:
+                    assert officer.id is not None
+                    cipher = Crypto.from_keys(load_keys(settings)).cipher
+                    officer_contacts.set_email(
+                        officer.id, cipher.encrypt_text(email.strip()), utcnow(), session=session
+                    )
                 typer.echo(f"officer {officer.username} added to {found.code} as {role}")
         finally:
             database.dispose()
     if generated:
         typer.echo(f"password: {password}")
+
+
+def _check_email(email: str | None) -> None:
+    if email and not officer_contacts.valid_email(email.strip()):
+        fail("--email is not an e-mail address")
+
+
+@officer_app.command("set")
+def officer_set(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    email: Annotated[
+        str | None,
+        typer.Option("--email", help='Where alert e-mails go; "" stops e-mail alerts.'),
+    ] = None,
+    on_duty: Annotated[
+        bool | None,
+        typer.Option("--on-duty/--off-duty", help="On duty (piket): alerted about urgent reports."),
+    ] = None,
+) -> None:
+    """Change an officer's alert address or duty status."""
+    settings = _settings()
+    _check_email(email)
+    if email is None and on_duty is None:
+        fail("nothing to change: give --email, --on-duty or --off-duty")
+    with expected_errors():
+        upgrade(settings.database_url)
+        cipher = Crypto.from_keys(load_keys(settings)).cipher
+        database = Database(settings.database_url)
+        try:
+            with database.unit() as session:
+                officer = find_officer(username, session=session)
+                if officer is None or officer.id is None:
+                    raise CommandError(f"no officer {username.strip().lower()}")
+                now = utcnow()
+                changed = []
+                if email is not None:
+                    address = email.strip()
+                    officer_contacts.set_email(
+                        officer.id,
+                        cipher.encrypt_text(address) if address else None,
+                        now,
+                        session=session,
+                    )
+                    changed.append("e-mail set" if address else "e-mail removed")
+                if on_duty is not None:
+                    officer_contacts.set_on_duty(officer.id, on_duty, now, session=session)
+                    changed.append("on duty" if on_duty else "off duty")
+                typer.echo(f"officer {officer.username}: {', '.join(changed)}")
+        finally:
+            database.dispose()
 
 
 def main() -> None:

@@ -5,13 +5,13 @@ and codes only, never the story."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from prometheus_client import Counter
 
-from storage import audit, triage
+from storage import alerts, audit, triage
 from storage.db import Database
 
 log = logging.getLogger("lapor.escalation")
@@ -51,6 +51,16 @@ def escalate(
         if webhook_url:
             _post(webhook_url, alert, timeout)
     return len(alerts)
+
+
+def remind_half_sla(database: Database, now: datetime, critical_sla: timedelta) -> int:
+    """Critical reports nobody claimed by half their SLA: an alert to the on-duty officers again
+    and to the supervisors, queued in the transaction that found them."""
+    with database.unit() as session:
+        queued = alerts.queue_half_sla_alerts(now, critical_sla / 2, session=session)
+    if queued:
+        log.info("half-SLA reminders queued", extra={"event": "half_sla_alerts", "count": queued})
+    return queued
 
 
 def _post(url: str, alert: dict[str, Any], timeout: float) -> None:

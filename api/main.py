@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
-from telegram import Update
+from telegram import Bot, Update
 from telegram.ext import Application, TypeHandler
 
 import bot.metrics  # noqa: F401  (registers the counters before the first scrape)
@@ -24,9 +24,15 @@ from api.console.app import create_console
 from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, health, reports, stats, webhooks
+from api.routes import audit, auth, health, me, reports, stats, webhooks
 from api.routes.webhooks import take_telegram_event
-from api.runtime import Runtime, build_runtime, telegram_bot, unrouted_warning
+from api.runtime import (
+    Runtime,
+    build_runtime,
+    officer_telegram_bot,
+    telegram_bot,
+    unrouted_warning,
+)
 from api.settings import Settings, TelegramMode
 from bot.telegram import event_of
 from storage.db import Database
@@ -53,16 +59,17 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             # Retention in every process: a purge that finds nothing due costs a few counts.
             asyncio.create_task(_every(runtime.purge, "purge", sweep, settings.purge_hours * 3600)),
         ]
-        if runtime.fetcher is not None:
-            tasks.append(asyncio.create_task(_work_forever(runtime, runtime.fetcher.run_once)))
+        for worker in (runtime.fetcher, runtime.alerts):
+            if worker is not None:
+                tasks.append(asyncio.create_task(_work_forever(runtime, worker.run_once)))
         sending = _start_sender(runtime)
-        polling = _telegram_polling(runtime)
-        if polling is not None:
+        pollers = [p for p in (_telegram_polling(runtime), _officer_polling(runtime)) if p]
+        for polling in pollers:
             await _start_polling(polling)
         try:
             yield
         finally:
-            if polling is not None:
+            for polling in pollers:
                 await _stop_polling(polling)
             for task in tasks:
                 task.cancel()
@@ -90,7 +97,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(webhooks.router)
-    for module in (auth, reports, stats, audit):
+    for module in (auth, reports, stats, audit, me):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount(CONSOLE_PREFIX, create_console(runtime))
     return app
@@ -113,13 +120,29 @@ def _telegram_polling(runtime: Runtime) -> Application[Any, Any, Any, Any, Any, 
     settings = runtime.settings
     if not settings.telegram_enabled or settings.telegram_mode is not TelegramMode.polling:
         return None
-    application = Application.builder().bot(telegram_bot(settings)).build()
+    return _polling_application(
+        telegram_bot(settings), lambda update: take_telegram_event(runtime, event_of(update))
+    )
 
-    async def take(update: object, _context: object) -> None:
+
+def _officer_polling(runtime: Runtime) -> Application[Any, Any, Any, Any, Any, Any] | None:
+    """The officers' bot in polling mode: its updates go where its webhook's go."""
+    officer_bot = runtime.officer_bot
+    if officer_bot is None or runtime.settings.officer_telegram_mode is not TelegramMode.polling:
+        return None
+    return _polling_application(officer_telegram_bot(runtime.settings), officer_bot.take)
+
+
+def _polling_application(
+    bot: Bot, take: Callable[[Update], None]
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    application = Application.builder().bot(bot).build()
+
+    async def handle(update: object, _context: object) -> None:
         if isinstance(update, Update):
-            await asyncio.to_thread(take_telegram_event, runtime, event_of(update))
+            await asyncio.to_thread(take, update)
 
-    application.add_handler(TypeHandler(Update, take))
+    application.add_handler(TypeHandler(Update, handle))
     return application
 
 

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-from api.escalation import escalate
+from api.escalation import escalate, remind_half_sla
 from api.settings import Settings, load_keys
+from bot.alerts import (
+    AlertSender,
+    AlertTransport,
+    EmailTransport,
+    SmtpServer,
+    TelegramAlertTransport,
+)
 from bot.inbox import DELETABLE, Inbox, InboxConfig
 from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
+from bot.officer_bot import OfficerBot
 from bot.sender import OutboxSender, Transport, WhatsAppTransport, budget_for
 from bot.telegram import TelegramDownloader, TelegramTransport
 from bot.window import Templates, Windows
 from flows.loader import load_flows
+from flows.regions import Regions
 from storage import chat_messages, conversations, inbound, retention, triage
 from storage.crypto import Crypto
 from storage.db import Database
@@ -38,16 +48,22 @@ class Runtime:
     sender: OutboxSender | None = None
     telegram: TelegramTransport | None = None
     fetcher: MediaFetcher | None = None
+    alerts: AlertSender | None = None
+    officer_bot: OfficerBot | None = None
+    # The sweep's clock (tests move it forward to reach half a report's SLA).
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     def sweep(self) -> None:
         """Finish what a crash left half done, forget drafts nobody came back to (and chat message
-        ids too old to delete), and escalate critical reports nobody claimed in time."""
-        now = utcnow()
+        ids too old to delete), remind officers of critical reports half-way through their SLA,
+        and escalate critical reports nobody claimed in time."""
+        now = self.clock()
         with self.database.unit() as session:
             expired = conversations.delete_expired_conversations(now, session=session)
             chat_messages.prune_messages(now - DELETABLE, session=session)
             waiting = inbound.unprocessed_inbound(now - STALE_INBOUND, limit=100, session=session)
         finished = sum(1 for inbound_id in waiting if self.inbox.process(inbound_id))
+        remind_half_sla(self.database, now, timedelta(minutes=self.settings.sla_critical_minutes))
         escalate(self.database, now, webhook_url=self.settings.supervisor_webhook_url)
         if expired or finished:
             log.info("swept", extra={"event": "swept", "count": expired + finished})
@@ -145,6 +161,32 @@ def build_runtime(
         if downloaders
         else None
     )
+    officer_transport = (
+        TelegramTransport(
+            officer_telegram_bot(settings), chat_seconds=settings.telegram_chat_seconds
+        )
+        if settings.officer_telegram_enabled
+        else None
+    )
+    officer_bot = (
+        OfficerBot(database, crypto, officer_transport, clock=utcnow)
+        if officer_transport is not None
+        else None
+    )
+    alert_transports = alert_channels(settings, officer_transport)
+    alerts = (
+        AlertSender(
+            database,
+            crypto,
+            alert_transports,
+            public_url=settings.public_url,
+            place_name=place_namer(flows.regions),
+            lease=timedelta(seconds=settings.send_lease_seconds),
+            clock=utcnow,
+        )
+        if alert_transports
+        else None
+    )
     return Runtime(
         settings=settings,
         database=database,
@@ -153,7 +195,35 @@ def build_runtime(
         sender=sender,
         telegram=telegram,
         fetcher=fetcher,
+        alerts=alerts,
+        officer_bot=officer_bot,
     )
+
+
+def alert_channels(
+    settings: Settings, officer_transport: TelegramTransport | None
+) -> list[AlertTransport]:
+    """A transport for each alert channel that is configured."""
+    transports: list[AlertTransport] = []
+    if settings.smtp_url is not None and settings.smtp_from:
+        server = SmtpServer.from_url(settings.smtp_url.get_secret_value())
+        transports.append(EmailTransport(server, settings.smtp_from))
+    if officer_transport is not None:
+        transports.append(TelegramAlertTransport(officer_transport))
+    return transports
+
+
+def place_namer(regions: Regions) -> Callable[[str | None, str | None], str]:
+    """The most specific region name of a report (regency, else province) for an alert."""
+
+    def name(province: str | None, regency: str | None) -> str:
+        for code in (regency, province):
+            region = regions.get(code) if code else None
+            if region is not None:
+                return region.name
+        return "tidak diketahui"
+
+    return name
 
 
 def evidence_downloaders(
@@ -178,6 +248,16 @@ def telegram_bot(settings: Settings) -> Bot:
         # One connection per sender thread (PTB's default pool of one would queue them, and
         # time out waiting for it), and a few for answering button presses and downloads.
         request=HTTPXRequest(connection_pool_size=settings.send_threads + 4),
+    )
+
+
+def officer_telegram_bot(settings: Settings) -> Bot:
+    """The officers' bot: its own token, the same Bot API server as the reporters' bot."""
+    assert settings.officer_telegram_token is not None
+    return Bot(
+        settings.officer_telegram_token.get_secret_value(),
+        base_url=settings.telegram_api_url,
+        base_file_url=settings.telegram_file_url,
     )
 
 

@@ -224,3 +224,25 @@ def errors(*codes: int) -> dict[int | str, dict[str, object]]:
     return {
         code: {"description": described[code][0], "model": described[code][1]} for code in codes
     }
+
+
+class OfficerMe(BaseModel):
+    """The signed-in officer and how alerts reach them (CONTRACT §6)."""
+
+    username: str = Field(examples=["sari"])
+    agency: str = Field(description="the agency's code", examples=["PPA-LAMPUNG"])
+    role: str = Field(examples=["officer"])
+    email: str | None = Field(description="where e-mail alerts go", examples=["sari@ppa.example"])
+    on_duty: bool = Field(description="on duty (piket): alerted about urgent reports")
+    telegram_linked: bool = Field(description="a chat with the officers' bot gets alerts")
+
+
+class DutyUpdate(BaseModel):
+    on_duty: bool
+
+
+class TelegramLink(BaseModel):
+    """A one-time code for the officers' bot, valid 10 minutes."""
+
+    code: str = Field(examples=["K7QM3XHP9T"])
+    link: str = Field(examples=["https://t.me/lapor_petugas_bot?start=K7QM3XHP9T"])

@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.alerts import SmtpServer
 from storage.crypto import Keys, generate_data_key, generate_secret
 
 log = logging.getLogger("lapor.settings")
@@ -90,6 +91,14 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, gt=0)
     supervisor_webhook_url: str | None = None
 
+    # Officer alerts (CONTRACT §6): e-mail, and the officers' own Telegram bot.
+    public_url: str = "http://127.0.0.1:8000"
+    smtp_url: SecretStr | None = None
+    smtp_from: str | None = None
+    officer_telegram_token: SecretStr | None = None
+    officer_telegram_mode: TelegramMode = TelegramMode.polling
+    officer_telegram_webhook_secret: SecretStr | None = None
+
     emergency_contacts_file: Path | None = None
     conversation_ttl_hours: float = Field(default=24, gt=0)
     reply_address_days: int = Field(default=90, gt=0)
@@ -128,6 +137,9 @@ class Settings(BaseSettings):
         "whatsapp_access_token",
         "whatsapp_template",
         "whatsapp_template_backup",
+        "smtp_url",
+        "officer_telegram_token",
+        "officer_telegram_webhook_secret",
         mode="before",
     )
     @classmethod
@@ -149,6 +161,14 @@ class Settings(BaseSettings):
     def whatsapp_enabled(self) -> bool:
         return self.whatsapp_app_secret is not None
 
+    @property
+    def email_alerts_enabled(self) -> bool:
+        return self.smtp_url is not None
+
+    @property
+    def officer_telegram_enabled(self) -> bool:
+        return self.officer_telegram_token is not None
+
 
 def check_settings(settings: Settings) -> None:
     """Refuse configurations that would run unsafely; raise :class:`ConfigError` with one line."""
@@ -160,6 +180,27 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(
             "LAPOR_TELEGRAM_WEBHOOK_SECRET is required when LAPOR_TELEGRAM_MODE=webhook"
         )
+    if (
+        settings.officer_telegram_enabled
+        and settings.officer_telegram_mode is TelegramMode.webhook
+        and settings.officer_telegram_webhook_secret is None
+    ):
+        raise ConfigError(
+            "LAPOR_OFFICER_TELEGRAM_WEBHOOK_SECRET is required when "
+            "LAPOR_OFFICER_TELEGRAM_MODE=webhook"
+        )
+    if (
+        settings.officer_telegram_token is not None
+        and settings.telegram_token is not None
+        and settings.officer_telegram_token.get_secret_value()
+        == settings.telegram_token.get_secret_value()
+    ):
+        # A reporter must never be able to reach an officer's chat, nor the other way round.
+        raise ConfigError(
+            "LAPOR_OFFICER_TELEGRAM_TOKEN must be another bot than LAPOR_TELEGRAM_TOKEN"
+        )
+    if settings.smtp_url is not None:
+        _check_smtp(settings)
     if settings.whatsapp_enabled:
         for name in ("whatsapp_verify_token", "whatsapp_access_token", "whatsapp_phone_number_id"):
             if getattr(settings, name) is None:
@@ -173,6 +214,18 @@ def check_settings(settings: Settings) -> None:
             raise ConfigError(f"LAPOR_{name.upper()} is required when LAPOR_ENV=production")
     if not settings.data_keys:
         raise ConfigError("LAPOR_DATA_KEYS is required when LAPOR_ENV=production")
+
+
+def _check_smtp(settings: Settings) -> None:
+    assert settings.smtp_url is not None
+    try:
+        SmtpServer.from_url(settings.smtp_url.get_secret_value())
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if not settings.smtp_from or "@" not in settings.smtp_from:
+        raise ConfigError(
+            "LAPOR_SMTP_FROM (an e-mail address) is required when LAPOR_SMTP_URL is set"
+        )
 
 
 def load_keys(settings: Settings) -> Keys:

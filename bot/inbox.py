@@ -28,6 +28,7 @@ from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput, Voice
 from storage import (
+    alerts,
     chat_messages,
     conversations,
     inbound,
@@ -463,6 +464,7 @@ class Inbox:
         if chat:
             report.reply_expires_at = now + self.config.reply_address_ttl
             session.add(report)
+        alerts.queue_new_report_alerts(report, now, session=session)
         metrics.reports_submitted.inc()
         log.info("report submitted", extra={"event": "report_submitted"})
         return format_receipt(receipt)

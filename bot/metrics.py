@@ -29,3 +29,10 @@ for _channel in CHANNELS:
         outbound_messages.labels(channel=_channel, result=_result, kind=MESSAGE)
 for _result in ("sent", "retry", "failed"):
     outbound_messages.labels(channel="whatsapp", result=_result, kind=TEMPLATE)
+
+ALERT_CHANNELS = ("email", "telegram")
+ALERT_RESULTS = ("sent", "retry", "failed")
+alerts = Counter("lapor_alerts", "Officer alert delivery attempts by result", ["channel", "result"])
+for _channel in ALERT_CHANNELS:
+    for _result in ALERT_RESULTS:
+        alerts.labels(channel=_channel, result=_result)

@@ -9,9 +9,9 @@ from typing import TypeVar
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
-from storage.models import Attachment, OutboxMessage
+from storage.models import Alert, Attachment, OutboxMessage
 
-Leased = TypeVar("Leased", OutboxMessage, Attachment)
+Leased = TypeVar("Leased", OutboxMessage, Attachment, Alert)
 
 
 def lease_due(

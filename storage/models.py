@@ -426,3 +426,77 @@ sa.Index(
     Report.__table__.c.created_at,  # type: ignore[attr-defined]
     Report.__table__.c.id,  # type: ignore[attr-defined]
 )
+
+
+# --- officer alerts (issue 12): contact data, Telegram link codes, the alert queue ---------------
+
+
+class AlertChannel(StrEnum):
+    email = "email"
+    telegram = "telegram"
+
+
+class AlertKind(StrEnum):
+    new_report = "new_report"
+    half_sla = "half_sla"
+    referral_pending = "referral_pending"
+
+
+class AlertStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class OfficerContact(SQLModel, table=True):
+    """How to reach an officer when a report needs them: both addresses are ciphertext (never
+    searchable, never in a log); the Telegram chat is found again by its keyed hash."""
+
+    __tablename__ = "officer_contact"
+
+    officer_id: int = Field(foreign_key="officer.id", primary_key=True, ondelete="CASCADE")
+    on_duty: bool = False
+    email: bytes | None = _secret()
+    telegram_chat: bytes | None = _secret()
+    telegram_key: str | None = Field(
+        default=None, sa_type=sa.String(64), max_length=64, unique=True, nullable=True
+    )
+    updated_at: datetime = _created()
+
+
+class OfficerLinkCode(SQLModel, table=True):
+    """A one-time code that links a Telegram chat to an officer; only its keyed hash is kept."""
+
+    __tablename__ = "officer_link_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(sa_type=sa.String(64), max_length=64, unique=True)
+    officer_id: int = Field(foreign_key="officer.id", index=True, ondelete="CASCADE")
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = _optional_time()
+    created_at: datetime = _created()
+
+
+class Alert(SQLModel, table=True):
+    """One alert to one officer on one channel: written in the transaction that found the need,
+    delivered by the alert sender. The address and the text are not here: both are read when it
+    is sent (from ``officer_contact`` and the report), so an alert holds nothing to leak."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("report_id", "officer_id", "channel", "kind", name="uq_alert_once"),
+        sa.Index("ix_alert_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: str = Field(
+        foreign_key="report.id", sa_type=sa.String(36), index=True, ondelete="CASCADE"
+    )
+    officer_id: int = Field(foreign_key="officer.id", index=True, ondelete="CASCADE")
+    channel: AlertChannel = Field(sa_type=sa.String(16), max_length=16)
+    kind: AlertKind = Field(sa_type=sa.String(24), max_length=24)
+    status: AlertStatus = Field(default=AlertStatus.pending, sa_type=sa.String(16), max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _created()
+    last_error: str | None = _code(64)
+    created_at: datetime = _created()
+    sent_at: datetime | None = _optional_time()

@@ -33,6 +33,9 @@ class FakeBotApi:
     next_message_id: int = 1000
     files: dict[str, bytes] = field(default_factory=dict)  # file id: content
     times: list[float] = field(default_factory=list)  # when each of ``calls`` came (monotonic)
+    # Another bot (the officers') is another token and another user on its own fake server.
+    token: str = TOKEN
+    user: dict[str, Any] = field(default_factory=lambda: dict(BOT_USER))
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -40,13 +43,13 @@ class FakeBotApi:
         @app.get("/file/bot{token}/{path:path}")
         async def file(token: str, path: str) -> Response:
             file_id = path.rsplit("/", 1)[-1].split(".", maxsplit=1)[0]
-            if token != TOKEN or file_id not in self.files:
+            if token != self.token or file_id not in self.files:
                 return Response(status_code=404)
             return Response(self.files[file_id], media_type="application/octet-stream")
 
         @app.post("/bot{token}/{method}")
         async def method(token: str, method: str, request: Request) -> JSONResponse:
-            if token != TOKEN:
+            if token != self.token:
                 return JSONResponse(
                     {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
                 )
@@ -60,7 +63,7 @@ class FakeBotApi:
 
     def _answer(self, method: str, params: dict[str, Any]) -> JSONResponse:
         handler = {
-            "getme": lambda _: _ok(BOT_USER),
+            "getme": lambda _: _ok(self.user),
             "sendmessage": self._send_message,
             "getfile": self._get_file,
             "getupdates": self._get_updates,
@@ -77,7 +80,7 @@ class FakeBotApi:
         return _ok(
             {
                 "message_id": self.next_message_id,
-                "from": BOT_USER,
+                "from": self.user,
                 "chat": {"id": int(params["chat_id"]), "type": "private"},
                 "date": 1767225600,
                 "text": params["text"],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
+import segno
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import RedirectResponse, Response
@@ -32,6 +33,7 @@ from api.console.session import (
 from api.console.words import STRINGS, Words
 from api.errors import Refused, not_found
 from api.routes import audit as audit_routes
+from api.routes import me as me_routes
 from api.routes import reports as report_routes
 from api.routes import stats as stats_routes
 from api.routes.auth import check_password
@@ -40,6 +42,7 @@ from api.schemas import (
     REPORT_ID,
     AssignmentCreate,
     Dimension,
+    DutyUpdate,
     MessageCreate,
     MessageSent,
     NoteCreate,
@@ -452,3 +455,48 @@ def admin_page(request: Request, runtime: RuntimeDep, caller: ConsoleAdmin) -> R
     codes = {agency.id: agency.code for agency, _ in agencies}
     context = {"agencies": agencies, "officers": everyone, "codes": codes}
     return render(request, "admin.html", context, officer=caller)
+
+
+# --- duty and notifications (officer alerts) ----------------------------------------------------
+
+
+@router.post("/duty")
+def duty(
+    request: Request,
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+    on_duty: FormText = "",
+    back: FormText = "",
+) -> Response:
+    """The header's toggle: the API's own function, then back to the page it was pressed on."""
+    me_routes.set_duty(DutyUpdate(on_duty=on_duty == "1"), caller, runtime)
+    root = _root(request)
+    # Only a page of the console itself (no other site, no scheme-relative URL).
+    if not back.startswith(f"{root}/") or back.startswith("//") or "\\" in back:
+        back = f"{root}/queue"
+    return RedirectResponse(back, status_code=303)
+
+
+def _notifications(request: Request, runtime: Runtime, caller: Scope, **extra: object) -> Response:
+    context = {
+        "me": me_routes.describe(caller, runtime),
+        "telegram_ready": runtime.officer_bot is not None,
+        **extra,
+    }
+    return render(request, "notifications.html", context, officer=caller)
+
+
+@router.get("/notifications")
+def notifications_page(request: Request, runtime: RuntimeDep, caller: ConsoleOfficer) -> Response:
+    return _notifications(request, runtime, caller)
+
+
+@router.post("/notifications/telegram-link")
+def telegram_link(request: Request, runtime: RuntimeDep, caller: ConsoleOfficer) -> Response:
+    """A fresh one-time code, shown on the page (never in a URL), with its link and QR code."""
+    try:
+        link = me_routes.new_telegram_link(caller, runtime)
+    except Refused:
+        return _notifications(request, runtime, caller, telegram_error=True)
+    qr = segno.make(link.link, error="m").svg_data_uri(scale=6, border=2)
+    return _notifications(request, runtime, caller, link=link, qr=qr)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from api.console.session import LANG_COOKIE, csrf_token
 from api.console.words import LANGUAGES, Words
 from api.security import runtime_of
+from storage import officer_contacts
 from storage.triage import Scope
 
 HERE = Path(__file__).parent
@@ -36,6 +37,15 @@ def render(
 ) -> Response:
     runtime = runtime_of(request)
     words = words_for(request)
+
+    def on_duty() -> bool:
+        # Asked by the header only (a polled fragment never pays for it).
+        if officer is None:
+            return False
+        with runtime.database.unit() as session:
+            contact = officer_contacts.contact_of(officer.officer_id, session=session)
+        return contact is not None and contact.on_duty
+
     values = {
         "t": words,
         "lang": words.lang,
@@ -43,6 +53,7 @@ def render(
         "csrf": csrf_token(request, runtime),
         "officer": officer,
         "path": request.url.path,
+        "on_duty": on_duty,
         **(context or {}),
     }
     response: Response = templates.TemplateResponse(

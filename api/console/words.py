@@ -220,6 +220,36 @@ STRINGS: dict[str, dict[str, str]] = {
         "event.waiting": "menunggu pelapor menulis",
         "event.notified": "pelapor sudah diberi tahu lewat WhatsApp; menunggu pelapor menulis",
         "event.reporter": "pelapor",
+        "nav.notifications": "Pemberitahuan",
+        "duty.on": "Sedang piket",
+        "duty.off": "Tidak piket",
+        "duty.go_on": "Mulai piket",
+        "duty.go_off": "Selesai piket",
+        "duty.hint": "Status piket Anda",
+        "notify.title": "Pemberitahuan",
+        "notify.intro": "Saat Anda piket, laporan baru berprioritas kritis atau tinggi dikirim ke "
+        "e-mail dan Telegram Anda. Isi pemberitahuan hanya nomor referensi, prioritas, wilayah, "
+        "waktu diterima dan tautan ke konsol.",
+        "notify.duty": "Piket",
+        "notify.duty_on": "Anda sedang piket: pemberitahuan dikirim kepada Anda.",
+        "notify.duty_off": "Anda tidak piket: tidak ada pemberitahuan (kecuali supervisor bila tak "
+        "seorang pun piket).",
+        "notify.email": "E-mail",
+        "notify.email_none": "Belum ada alamat e-mail. Admin dapat mengaturnya dengan perintah "
+        "`lapor officer set`.",
+        "notify.telegram": "Telegram",
+        "notify.telegram_linked": "Terhubung ke bot petugas.",
+        "notify.telegram_unlinked": "Belum terhubung.",
+        "notify.telegram_off": "Bot Telegram petugas belum diatur di server ini.",
+        "notify.telegram_new": "Buat kode penghubung",
+        "notify.telegram_steps": "Buka tautan ini di ponsel (atau pindai kode QR), lalu tekan "
+        "Mulai. Bisa juga kirim /start dan kode ini ke bot. Kode berlaku 10 menit dan hanya "
+        "sekali.",
+        "notify.code": "Kode",
+        "notify.link": "Tautan",
+        "notify.qr": "Kode QR untuk tautan ke bot petugas",
+        "notify.telegram_error": "Telegram tidak menjawab. Coba lagi sebentar lagi.",
+        "notify.stop": "Untuk berhenti, kirim /stop ke bot.",
     },
     "en": {
         "app": "Lapor Aman — Officers' console",
@@ -427,6 +457,35 @@ STRINGS: dict[str, dict[str, str]] = {
         "event.waiting": "waiting for the reporter to write",
         "event.notified": "the reporter was told on WhatsApp; waiting for the reporter to write",
         "event.reporter": "reporter",
+        "nav.notifications": "Notifications",
+        "duty.on": "On duty",
+        "duty.off": "Off duty",
+        "duty.go_on": "Go on duty",
+        "duty.go_off": "Go off duty",
+        "duty.hint": "Your duty status",
+        "notify.title": "Notifications",
+        "notify.intro": "While you are on duty, new critical or high-priority reports are sent to "
+        "your e-mail and Telegram. A notification holds only the reference, the priority, the "
+        "region, the time received and a link to the console.",
+        "notify.duty": "Duty",
+        "notify.duty_on": "You are on duty: notifications are sent to you.",
+        "notify.duty_off": "You are off duty: no notifications (except supervisors when nobody is "
+        "on duty).",
+        "notify.email": "E-mail",
+        "notify.email_none": "No e-mail address yet. An admin can set it with `lapor officer set`.",
+        "notify.telegram": "Telegram",
+        "notify.telegram_linked": "Linked to the officers' bot.",
+        "notify.telegram_unlinked": "Not linked yet.",
+        "notify.telegram_off": "The officers' Telegram bot is not set up on this server.",
+        "notify.telegram_new": "Make a link code",
+        "notify.telegram_steps": "Open this link on your phone (or scan the QR code), then tap "
+        "Start. You can also send /start and this code to the bot. The code works once, for 10 "
+        "minutes.",
+        "notify.code": "Code",
+        "notify.link": "Link",
+        "notify.qr": "QR code of the link to the officers' bot",
+        "notify.telegram_error": "Telegram does not answer. Try again shortly.",
+        "notify.stop": "To stop, send /stop to the bot.",
     },
 }
 

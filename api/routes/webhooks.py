@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import SecretStr
 from telegram import Bot, Update
 from telegram.error import TelegramError
 
@@ -118,7 +119,7 @@ async def telegram_update(
     transport = runtime.telegram
     if transport is None or expected is None:
         return JSONResponse({"detail": "the Telegram webhook is not configured here"}, 404)
-    if not secret or not hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
+    if not _secret_matches(secret, expected):
         return JSONResponse({"detail": "secret token does not match"}, status_code=401)
     event = read_update(await request.body(), transport.bot)
     if event is None:
@@ -138,6 +139,41 @@ async def telegram_update(
 def _answer(runtime: Runtime, callback_query_id: str) -> None:
     if runtime.telegram is not None:
         runtime.telegram.answer(callback_query_id)
+
+
+def _secret_matches(given: str | None, expected: SecretStr) -> bool:
+    return bool(given) and hmac.compare_digest(
+        str(given).encode(), expected.get_secret_value().encode()
+    )
+
+
+@router.post(
+    "/telegram-officers",
+    summary="One update for the officers' bot (linking chats for alerts)",
+    responses={
+        400: {"description": "not a Telegram update"},
+        401: {"description": "missing or wrong X-Telegram-Bot-Api-Secret-Token"},
+        404: {"description": "the officers' bot webhook is off"},
+    },
+)
+async def officer_telegram_update(
+    request: Request,
+    runtime: RuntimeDep,
+    secret: Annotated[str | None, Header(alias="X-Telegram-Bot-Api-Secret-Token")] = None,
+) -> JSONResponse:
+    settings = runtime.settings
+    expected = settings.officer_telegram_webhook_secret
+    officer_bot = runtime.officer_bot
+    if officer_bot is None or expected is None or settings.officer_telegram_mode != "webhook":
+        return JSONResponse({"detail": "the officers' bot webhook is not configured here"}, 404)
+    if not _secret_matches(secret, expected):
+        return JSONResponse({"detail": "secret token does not match"}, status_code=401)
+    try:
+        update = Update.de_json(json.loads(await request.body()), officer_bot.transport.bot)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, TelegramError):
+        return JSONResponse({"detail": "not a Telegram update"}, status_code=400)
+    await run_in_threadpool(officer_bot.take, update)
+    return JSONResponse({})
 
 
 def read_update(body: bytes, bot: Bot | None) -> TelegramEvent | None:

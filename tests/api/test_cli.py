@@ -17,9 +17,9 @@ import pytest
 from sqlmodel import func, select
 
 from storage.audit import record
-from storage.crypto import Keys
+from storage.crypto import Crypto, Keys
 from storage.db import Database
-from storage.models import AuditEvent
+from storage.models import AuditEvent, OfficerContact
 
 LAPOR = str(Path(sys.executable).parent / "lapor")
 
@@ -294,3 +294,85 @@ def test_chat_files_a_report_and_resumes_after_a_restart(tmp_path: Path) -> None
 def test_chat_in_english(tmp_path: Path) -> None:
     result = run(["chat", "--lang", "en"], tmp_path, stdin="")
     assert result.stdout.lstrip().startswith("Hello. This is Lapor Aman")
+
+
+def test_officer_add_with_email_and_officer_set_change_alerts_and_duty(
+    tmp_path: Path, keys: Keys
+) -> None:
+    env = {
+        "LAPOR_DATABASE_URL": f"sqlite:///{tmp_path}/lapor.db",
+        "LAPOR_SECRET_KEY": keys.secret_key,
+        "LAPOR_PSEUDONYM_KEY": keys.pseudonym_key,
+        "LAPOR_DATA_KEYS": ",".join(keys.data_keys),
+    }
+    assert run(["agency", "add", "PPA-X", "--name", "PPA X"], tmp_path, env).returncode == 0
+    added = run(
+        [
+            "officer",
+            "add",
+            "sari",
+            "--agency",
+            "PPA-X",
+            "--role",
+            "officer",
+            "--password-stdin",
+            "--email",
+            "sari@ppa.example",
+        ],
+        tmp_path,
+        env,
+        stdin="kata-sandi-yang-panjang\n",
+    )
+    assert added.returncode == 0, added.stderr
+    bad = run(["officer", "set", "sari", "--email", "not-an-address"], tmp_path, env)
+    assert (bad.returncode, bad.stderr.strip()) == (1, "lapor: --email is not an e-mail address")
+    nothing = run(["officer", "set", "sari"], tmp_path, env)
+    assert nothing.returncode == 1
+    assert "nothing to change" in nothing.stderr
+    unknown = run(["officer", "set", "nobody", "--on-duty"], tmp_path, env)
+    assert (unknown.returncode, unknown.stderr.strip()) == (1, "lapor: no officer nobody")
+
+    database = Database(env["LAPOR_DATABASE_URL"])
+    cipher = Crypto.from_keys(keys).cipher
+    try:
+        with database.unit() as session:
+            contact = session.exec(select(OfficerContact)).one()
+            assert contact.email is not None
+            assert cipher.decrypt_text(contact.email) == "sari@ppa.example"
+            assert contact.on_duty is False
+        changed = run(
+            ["officer", "set", "sari", "--email", "sari.baru@ppa.example", "--on-duty"],
+            tmp_path,
+            env,
+        )
+        assert (changed.returncode, changed.stdout.strip()) == (
+            0,
+            "officer sari: e-mail set, on duty",
+        )
+        with database.unit() as session:
+            contact = session.exec(select(OfficerContact)).one()
+            assert contact.email is not None
+            assert cipher.decrypt_text(contact.email) == "sari.baru@ppa.example"
+            assert contact.on_duty is True
+        cleared = run(["officer", "set", "sari", "--email", "", "--off-duty"], tmp_path, env)
+        assert cleared.stdout.strip() == "officer sari: e-mail removed, off duty"
+        with database.unit() as session:
+            contact = session.exec(select(OfficerContact)).one()
+            assert (contact.email, contact.on_duty) == (None, False)
+    finally:
+        database.dispose()
+
+
+def test_the_officers_bot_polling_with_several_workers_is_refused_with_one_line(
+    tmp_path: Path,
+) -> None:
+    result = run(
+        ["serve", "--workers", "2"],
+        tmp_path,
+        {"LAPOR_OFFICER_TELEGRAM_TOKEN": "654321:OFFICER-token"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "lapor: the officers' bot polls in one process: use --workers 1, "
+        "or LAPOR_OFFICER_TELEGRAM_MODE=webhook with several workers"
+    )

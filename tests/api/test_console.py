@@ -515,3 +515,29 @@ def test_every_console_word_exists_in_both_languages() -> None:
     assert families
     assert named - families <= indonesian, named - families - indonesian
     assert all(any(key.startswith(family) for key in indonesian) for family in families)
+
+
+def test_the_duty_toggle_goes_back_to_the_console_page_only(app: FastAPI, desk: Desk) -> None:
+    desk.officer("sari", desk.agency("PPA-JATENG", regions=("33",)))
+    browser = console_login(app, "sari")
+    page = browser.get("/console/stats").text
+    assert "Tidak piket" in page
+    on = browser.post(
+        "/console/duty",
+        data={"on_duty": "1", "back": "/console/stats", "csrf": csrf_of(browser, "/console/stats")},
+        follow_redirects=False,
+    )
+    assert (on.status_code, on.headers["location"]) == (303, "/console/stats")
+    assert "Sedang piket" in browser.get("/console/stats").text
+    me = desk.client.get("/api/v1/me", headers=desk.login("sari")).json()
+    assert me["on_duty"] is True
+    for elsewhere in ("https://evil.example/", "//evil.example/console/", "/console\\\\evil"):
+        off = browser.post(
+            "/console/duty",
+            data={"on_duty": "0", "back": elsewhere, "csrf": csrf_of(browser, "/console/queue")},
+            follow_redirects=False,
+        )
+        assert (off.status_code, off.headers["location"]) == (303, "/console/queue")
+    assert desk.client.get("/api/v1/me", headers=desk.login("sari")).json()["on_duty"] is False
+    refused = browser.post("/console/duty", data={"on_duty": "1"}, follow_redirects=False)
+    assert refused.status_code == 403  # no CSRF token

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,24 @@ from PIL import Image
 from sqlmodel import select
 
 from api.logs import configure_logging
+from api.main import create_app
 from storage.crypto import Keys
 from storage.db import Database
-from storage.models import Attachment, AttachmentStatus, Role
+from storage.models import AlertStatus, Attachment, AttachmentStatus, Priority, Role, utcnow
 from tests.api.conftest import Desk
+from tests.api.test_alerts import (
+    OFFICER_BOT,
+    OFFICER_TOKEN,
+    SARI_CHAT,
+    SARI_EMAIL,
+    SPV_EMAIL,
+    AlertDesk,
+    alert_settings,
+    free_port,
+    smtp_server,
+    wait_for,
+)
+from tests.api.test_alerts import body as alert_body
 from tests.api.test_telegram import (
     CANARY_NAME,
     CANARY_USERNAME,
@@ -44,6 +59,7 @@ from tests.api.test_whatsapp_webhook import (
 )
 from tests.fake_telegram import FakeBotApi
 from tests.fakes import FakeGraph, serve
+from tests.support import STORY
 from tests.support import wait_until_sent as wait_for_outbox
 
 LATITUDE, LONGITUDE = "-6.918273", "107.619123"
@@ -265,3 +281,54 @@ def everything_an_officer_reads(client: TestClient, auth: dict[str, str]) -> lis
     read("/api/v1/audit")
     read("/api/v1/stats")
     return answers
+
+
+def test_officer_addresses_stay_out_of_the_database_and_logs_and_alerts_say_nothing_of_the_report(
+    tmp_path: Path,
+    keys: Keys,
+    sqlite_database: Database,
+    logs: None,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    officer_bot = FakeBotApi(token=OFFICER_TOKEN, user=OFFICER_BOT)
+    port = free_port()
+    with smtp_server(port) as mailbox, serve(officer_bot.app()) as bot_base:
+        settings = alert_settings(tmp_path, keys, sqlite_database, port, bot_base)
+        app = create_app(settings, database=sqlite_database)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            desk = AlertDesk(client, app.state.runtime, mailbox=mailbox, bot=officer_bot)
+            lampung = desk.agency("PPA-LAMPUNG", regions=("18",))
+            sari = desk.officer("sari", lampung)
+            rina = desk.officer("rina", lampung, Role.supervisor)
+            desk.reach(sari, address=SARI_EMAIL, on_duty=True)
+            desk.reach(rina, address=SPV_EMAIL)
+            desk.link_telegram("sari", SARI_CHAT)
+            receipt = desk.phone("leaky-reporter").report()  # high: the story has the canaries
+            critical = desk.report(
+                province="18", priority=Priority.critical, story=STORY, category="trafficking"
+            )
+            later = utcnow() + timedelta(minutes=8)
+            desk.runtime.clock = lambda: later
+            assert desk.runtime.alerts is not None
+            desk.runtime.alerts.clock = desk.runtime.clock
+            desk.runtime.sweep()  # half the critical report's SLA: Sari again, and Rina
+            wait_for(lambda: len(mailbox.received()) == 3 and len(desk.replies_to(SARI_CHAT)) == 3)
+            assert len(desk.alerts()) == 5
+            assert {alert.status for alert in desk.alerts()} == {AlertStatus.sent}
+            alerts_sent = [f"{m['Subject']}\n{alert_body(m)}" for m in mailbox.received()]
+            alerts_sent += desk.replies_to(SARI_CHAT)[1:]  # after the bot's "linked"
+    path = sqlite_database.url.database
+    assert path is not None
+    stored = b"".join(
+        Path(name).read_bytes() for name in (path, f"{path}-wal") if Path(name).exists()
+    )
+    logged = capfd.readouterr()
+    for canary in (SARI_EMAIL, SPV_EMAIL, str(SARI_CHAT)):
+        assert canary.encode() not in stored, f"{canary!r} in the database"
+        assert canary not in logged.out + logged.err, f"{canary!r} in the logs"
+    assert any(critical in text for text in alerts_sent)
+    reporter_words = (*CANARIES, "Nomor saya", receipt, "psik", "psycholog", "trafficking")
+    for text in alerts_sent:
+        assert "/console/reports/" in text
+        for word in reporter_words:
+            assert word.lower() not in text.lower(), f"{word!r} in an alert"
