@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from prometheus_client import Gauge
 from telegram import Bot
 
 from api.escalation import escalate
@@ -15,7 +16,7 @@ from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.sender import OutboxSender, Transport, WhatsAppTransport
 from bot.telegram import TelegramDownloader, TelegramTransport
 from flows.loader import load_flows
-from storage import chat_messages, conversations, inbound, retention, triage
+from storage import chat_messages, conversations, inbound, referrals, retention, triage
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Priority, utcnow
@@ -25,6 +26,13 @@ log = logging.getLogger("lapor.runtime")
 
 # A delivery still unprocessed this long after it was recorded was left by a crash (or a failure).
 STALE_INBOUND = timedelta(seconds=30)
+
+
+referrals_overdue = Gauge(
+    "lapor_referrals_overdue",
+    "Referrals to agencies still pending after LAPOR_REFERRAL_PENDING_HOURS",
+    multiprocess_mode="max",
+)
 
 
 @dataclass
@@ -47,8 +55,20 @@ class Runtime:
             waiting = inbound.unprocessed_inbound(now - STALE_INBOUND, limit=100, session=session)
         finished = sum(1 for inbound_id in waiting if self.inbox.process(inbound_id))
         escalate(self.database, now, webhook_url=self.settings.supervisor_webhook_url)
+        self.flag_waiting_referrals(now)
         if expired or finished:
             log.info("swept", extra={"event": "swept", "count": expired + finished})
+
+    def flag_waiting_referrals(self, now: datetime) -> int:
+        """Count the referrals pending longer than LAPOR_REFERRAL_PENDING_HOURS (the gauge
+        ``lapor_referrals_overdue``; the console marks them too)."""
+        hours = self.settings.referral_pending_hours
+        with self.database.unit() as session:
+            waiting = referrals.pending_too_long(now, hours, session=session)
+        referrals_overdue.set(len(waiting))
+        # Where officer alerts (CONTRACT §6) plug in: alert the receiving agency's supervisors of
+        # each referral in `waiting`, once per referral, recipient and channel.
+        return len(waiting)
 
     def purge(self) -> dict[str, int]:
         counts = apply_retention(

@@ -25,7 +25,16 @@ from bot.messages import EDITED, InboundMessage, OutboundMessage, ReplyAddress
 from flows import engine
 from flows.machine import Flows
 from flows.types import Effect, EffectKind, InputKind, Reply, StepResult, UserInput
-from storage import chat_messages, conversations, inbound, media, outbox, ratelimit, reports
+from storage import (
+    chat_messages,
+    conversations,
+    inbound,
+    media,
+    outbox,
+    ratelimit,
+    referrals,
+    reports,
+)
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.masking import mask_pii
@@ -435,6 +444,7 @@ class Inbox:
                 "report": report.id,
                 "status": reports.COARSE_STATUS[ReportStatus(report.status)],
                 "messages": self._thread(report, now, session),
+                "help": referrals.help_arranged(report.id, session=session),
             },
         )
 
