@@ -5,13 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from bot.messages import ReplyAddress
 from storage import referrals
+from storage.crypto import Keys
+from storage.db import Database
 from storage.models import (
     AuditEvent,
     Channel,
@@ -23,6 +27,7 @@ from storage.models import (
 )
 from tests.api.conftest import Desk
 from tests.api.test_console import console_login
+from tests.api.test_whatsapp_webhook import WA_ID, WhatsAppPhone, whatsapp_app
 
 JATENG = "33"
 SEMARANG = "33.74"
@@ -406,3 +411,46 @@ def test_incoming_lists_pending_first_and_flags_those_waiting_too_long(net: Desk
         assert [referral.id for referral in waiting] == [old, fresh]
     outgoing = net.client.get("/api/v1/referrals?direction=outgoing", headers=net.login("sari"))
     assert {item["id"] for item in outgoing.json()["items"]} == {old, answered, fresh}
+
+
+# -- the reporter
+
+
+def test_the_reporter_reads_the_help_arranged_and_its_state_at_status_never_an_agency(
+    tmp_path: Path, keys: Keys, database: Database
+) -> None:
+    app = whatsapp_app(tmp_path, keys, database)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        desk = Desk(client=client, runtime=app.state.runtime)
+        holder = desk.agency("PPA-LAMPUNG", regions=("18",))
+        receiver = desk.agency("DINSOS-MESUJI-RAHASIA", regions=("18",), services=(PSY,))
+        desk.officer("sari", holder)
+        desk.officer("rina", receiver)
+        phone = WhatsAppPhone(desk.runtime.inbox, client)
+        receipt = phone.report(needs=("counselling",), contact="chat")
+        with database.unit() as session:
+            report_id = session.exec(select(Report.id)).one()
+        sari, rina = desk.login("sari"), desk.login("rina")
+        client.post(f"/api/v1/reports/{report_id}/claim", headers=sari)
+        made = client.post(
+            f"/api/v1/reports/{report_id}/referrals",
+            json={"service": "psychosocial", "agency": "DINSOS-MESUJI-RAHASIA"},
+            headers=sari,
+        )
+        read = client.get(f"/api/v1/referrals/{made.json()['id']}", headers=rina)
+        assert WA_ID not in read.text
+        sent = len(phone.outbox())
+        accepted = client.post(f"/api/v1/referrals/{made.json()['id']}/accept", headers=rina)
+        assert accepted.status_code == 200
+        # She chose the chat: the news is pushed to it.
+        pushed = [message.text for message in phone.outbox()[sent:]]
+        assert len(pushed) == 1
+        assert "Konseling: diterima" in pushed[0]
+        phone.type("status")
+        phone.type(receipt)
+        shown = phone.outbox()[-1].text
+        assert "Bantuan untukmu:" in shown
+        assert "• Konseling: diterima" in shown
+        for text in (*pushed, shown):
+            assert "DINSOS" not in text
+            assert "Agency" not in text
