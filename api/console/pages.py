@@ -420,7 +420,8 @@ def referral_page(
     context = {
         "referral": referral,
         "report": referral.report,
-        "answers": REPORT_FIELDS,
+        # How the reporter is reached stays with the agency holding the case.
+        "answers": [field for field in REPORT_FIELDS if field != "contact"],
         "now": utcnow(),
         "ok": _notice(request, "ok"),
         "err": _notice(request, "err"),

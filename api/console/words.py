@@ -227,7 +227,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "referral.directory": "Lembaga dalam sistem",
         "referral.directory_none": "Tidak ada lembaga dalam sistem yang "
         "menawarkan layanan ini di wilayah laporan.",
-        "referral.to": "Lembaga tujuan",
+        "referral.to": "Lembaga penerima",
         "referral.outside": "Lembaga di luar sistem (teks bebas)",
         "referral.from": "Dari lembaga",
         "referral.note_from": "Catatan dari lembaga perujuk:",
