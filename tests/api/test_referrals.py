@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from bot.messages import ReplyAddress
-from storage import referrals
+from storage import referrals, triage
 from storage.crypto import Keys
 from storage.db import Database
 from storage.models import (
@@ -255,7 +255,7 @@ def test_two_officers_accepting_at_once_get_one_200_and_one_409(
     headers = {"rina": net.login("rina"), "tono": net.login("tono")}
     # Each accept holds its transaction a while after reading the referral: without the row lock
     # both would read "pending" and both would accept.
-    original = referrals.add_event
+    original = triage.add_event
 
     def slow_event(*args: Any, **kwargs: Any) -> None:
         time.sleep(0.5)
