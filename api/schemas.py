@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from storage.models import Priority, ReferralStatus, ReportStatus
 
@@ -151,13 +152,17 @@ class ReferralCreate(BaseModel):
     """A referral to an agency in the system (``agency``, its code) or to an organisation outside
     it (``organisation``, free text): exactly one of the two."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says "exactly one" too, so that clients (and schema-driven tests) know it.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["agency"]}, {"required": ["organisation"]}]},
+    )
 
     service: Service
-    agency: str | None = Field(
+    agency: str | SkipJsonSchema[None] = Field(
         default=None, min_length=1, max_length=32, examples=["DINSOS-SEMARANG"]
     )
-    organisation: str | None = Field(
+    organisation: str | SkipJsonSchema[None] = Field(
         default=None, min_length=1, max_length=200, examples=["UPTD PPA Kota Semarang"]
     )
     note: str | None = Field(default=None, max_length=2000)

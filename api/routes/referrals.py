@@ -25,6 +25,7 @@ from api.schemas import (
     REPORT_ID,
     AgencyPublic,
     AttachmentPublic,
+    Problem,
     ReferralCreate,
     ReferralDecline,
     ReferralDone,
@@ -47,6 +48,12 @@ ReferralId = Annotated[str, Path(pattern=REPORT_ID, description="the referral's 
 REGION = r"^\d{2}(\.\d{2})?$"
 # The moves the reporter hears of in their chat: help that starts and help that was given.
 PUSHED = ("accept", "done")
+
+
+# Not a role's refusal (any officer of the right agency may): the move is the other agency's.
+OTHER_SIDE: dict[int | str, dict[str, object]] = {
+    403: {"description": "the other agency of the referral makes this move", "model": Problem}
+}
 
 
 def not_found() -> Refused:
@@ -321,7 +328,7 @@ def _move(
 @router.post(
     "/referrals/{referral_id}/accept",
     summary="The receiving agency takes the referral; 409 if the states forbid it",
-    responses=errors(401, 403, 404, 409),
+    responses={**errors(401, 404, 409), **OTHER_SIDE},
 )
 def accept_referral(
     referral_id: ReferralId, caller: CurrentOfficer, runtime: RuntimeDep
@@ -332,7 +339,7 @@ def accept_referral(
 @router.post(
     "/referrals/{referral_id}/decline",
     summary="The receiving agency cannot take it, and says why",
-    responses=errors(401, 403, 404, 409, 422),
+    responses={**errors(401, 404, 409, 422), **OTHER_SIDE},
 )
 def decline_referral(
     referral_id: ReferralId, body: ReferralDecline, caller: CurrentOfficer, runtime: RuntimeDep
@@ -343,7 +350,7 @@ def decline_referral(
 @router.post(
     "/referrals/{referral_id}/done",
     summary="The receiving agency has given the service (an outcome is optional)",
-    responses=errors(401, 403, 404, 409, 422),
+    responses={**errors(401, 404, 409, 422), **OTHER_SIDE},
 )
 def finish_referral(
     referral_id: ReferralId, body: ReferralDone, caller: CurrentOfficer, runtime: RuntimeDep
@@ -354,7 +361,7 @@ def finish_referral(
 @router.post(
     "/referrals/{referral_id}/revoke",
     summary="The referring agency withdraws the referral",
-    responses=errors(401, 403, 404, 409),
+    responses={**errors(401, 404, 409), **OTHER_SIDE},
 )
 def revoke_referral(
     referral_id: ReferralId, caller: CurrentOfficer, runtime: RuntimeDep
