@@ -14,6 +14,7 @@ from storage import audit, outbox, ratelimit, reports
 from storage.crypto import Crypto
 from storage.db import Database, sqlite_path
 from storage.models import (
+    Agency,
     Attachment,
     AttachmentContent,
     AuditEvent,
@@ -25,10 +26,13 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     RateEvent,
+    Referral,
+    ReferralStatus,
     Report,
     ReportEvent,
     ReportMessage,
     ReportStatus,
+    Service,
 )
 from storage.retention import RetentionPolicy
 from tests.support import STORY, Phone
@@ -77,6 +81,21 @@ def close_report(database: Database, closed_at: datetime) -> str:
         )
         session.add(
             ReportEvent(report_id=report.id, kind=EventKind.note, at=closed_at, text=b"note")
+        )
+        agency = Agency(code=f"A-{report.id[:8]}", name="Dinas Sosial")
+        session.add(agency)
+        session.flush()
+        assert agency.id is not None
+        session.add(
+            Referral(
+                report_id=report.id,
+                service=Service.psychosocial,
+                status=ReferralStatus.done,
+                from_agency_id=agency.id,
+                organisation="Yayasan Pulih",
+                note=b"encrypted note",
+                outcome=b"encrypted outcome",
+            )
         )
         audit.record("report.close", closed_at, report_id=report.id, session=session)
         return report.id
@@ -151,6 +170,13 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
         assert count(database, model, column == recent_report) == 1
         assert count(database, model, column == old_report) == (1 if model is ReportEvent else 0)
     assert count(database, AttachmentContent) == 1
+    with database.unit() as session:
+        texts = {
+            referral.report_id: (referral.note, referral.outcome, referral.status)
+            for referral in session.exec(select(Referral)).all()
+        }
+    assert texts[old_report] == (None, None, ReferralStatus.done)
+    assert texts[recent_report] == (b"encrypted note", b"encrypted outcome", ReferralStatus.done)
     assert count(database, ReportEvent, col(ReportEvent.text).is_not(None)) == 1
 
 
