@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -159,11 +159,12 @@ class ReferralCreate(BaseModel):
     )
 
     service: Service
-    agency: str | SkipJsonSchema[None] = Field(
-        default=None, min_length=1, max_length=32, examples=["DINSOS-SEMARANG"]
+    # null is accepted (as absent) but not advertised: the schema's "one of" speaks of presence.
+    agency: Annotated[str, Field(min_length=1, max_length=32)] | SkipJsonSchema[None] = Field(
+        default=None, examples=["DINSOS-SEMARANG"]
     )
-    organisation: str | SkipJsonSchema[None] = Field(
-        default=None, min_length=1, max_length=200, examples=["UPTD PPA Kota Semarang"]
+    organisation: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = (
+        Field(default=None, examples=["UPTD PPA Kota Semarang"])
     )
     note: str | None = Field(default=None, max_length=2000)
 

@@ -148,7 +148,8 @@ def test_consent_is_checked_before_the_agency_and_an_agency_must_offer_the_servi
     assert own.status_code == 422
     both = refer(net, report_id, service="medical", agency="RS-JATENG", organisation="RS X")
     neither = refer(net, report_id, service="medical")
-    assert both.status_code == neither.status_code == 422
+    nulls = refer(net, report_id, service="medical", agency=None, organisation=None)
+    assert both.status_code == neither.status_code == nulls.status_code == 422
     # Counselling covers social rehabilitation too; medical goes to the hospital.
     rehab = refer(net, report_id, service="rehabilitation", agency="KEMENSOS", note="rawat jalan")
     assert rehab.status_code == 201, rehab.text
