@@ -235,6 +235,12 @@ def pending_too_long(now: datetime, hours: float, *, session: Session) -> list[R
     return list(session.exec(statement).all())
 
 
+def overdue(referral: Referral, now: datetime, hours: float) -> bool:
+    """One referral as :func:`pending_too_long` finds them."""
+    waiting = referral.status == ReferralStatus.pending and referral.to_agency_id is not None
+    return waiting and referral.created_at < now - timedelta(hours=hours)
+
+
 def help_arranged(report_id: str, *, session: Session) -> list[dict[str, str]]:
     """What the reporter sees at ``status``: each service referred to and its state, oldest
     first, never an agency's name. A revoked referral was withdrawn before it helped: not shown."""

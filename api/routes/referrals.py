@@ -4,7 +4,7 @@ sent nor received it, as a report does; every read and move is audited on the re
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -96,12 +96,7 @@ def _summary_fields(
     runtime: Runtime,
     now: datetime,
 ) -> dict[str, object]:
-    waited = now - referral.created_at
-    overdue = (
-        referral.status == ReferralStatus.pending
-        and referral.to_agency_id is not None
-        and waited > timedelta(hours=runtime.settings.referral_pending_hours)
-    )
+    overdue = referrals.overdue(referral, now, runtime.settings.referral_pending_hours)
     allowed = [
         action
         for action in referrals.LIFECYCLE.allowed(referral.status)

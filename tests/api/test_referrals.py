@@ -293,6 +293,10 @@ def test_a_third_agency_gets_404_on_the_referral_and_its_report(net: Desk) -> No
     assert net.client.post(f"{url}/revoke", headers=dewi).status_code == 404
     assert net.client.get(f"/api/v1/reports/{report_id}", headers=dewi).status_code == 404
     assert net.client.get("/api/v1/referrals", headers=dewi).json()["items"] == []
+    with console_login(net.client.app, "dewi") as browser:  # type: ignore[arg-type]
+        assert browser.get(f"/console/referrals/{referral_id}").status_code == 404
+        assert browser.get(f"/console/reports/{report_id}").status_code == 404
+        assert referral_id not in browser.get("/console/referrals").text
     # The receiving agency reads the case through the referral only, not as its own report.
     rina = net.login("rina")
     assert net.client.get(f"/api/v1/reports/{report_id}", headers=rina).status_code == 404
