@@ -33,7 +33,7 @@ from storage.agencies import AgencyError, create_agency, get_agency
 from storage.crypto import Crypto, generate_data_key, generate_secret
 from storage.db import Database
 from storage.migrate import upgrade
-from storage.models import Officer, Role, utcnow
+from storage.models import Officer, Role, Service, utcnow
 from storage.officers import OfficerError, create_officer, find_officer, hash_password
 
 app = typer.Typer(
@@ -45,7 +45,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Production keys.", no_args_is_help=True)
-agency_app = typer.Typer(help="Agencies and the regions they cover.", no_args_is_help=True)
+agency_app = typer.Typer(help="Agencies, their regions and services.", no_args_is_help=True)
 officer_app = typer.Typer(help="Officer accounts.", no_args_is_help=True)
 telegram_app = typer.Typer(help="The Telegram bot.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -280,8 +280,12 @@ def agency_add(
     national: Annotated[
         bool, typer.Option("--national", help="Receives reports no regional agency covers.")
     ] = False,
+    service: Annotated[
+        list[Service] | None,
+        typer.Option("--service", help="A service it takes referrals for; repeatable."),
+    ] = None,
 ) -> None:
-    """Add an agency and the regions it covers."""
+    """Add an agency, the regions it covers and the services it offers to referrals."""
     settings = _settings()
     with expected_errors():
         upgrade(settings.database_url)
@@ -289,7 +293,12 @@ def agency_add(
         try:
             with database.unit() as session:
                 agency = create_agency(
-                    code, name, regions=region or [], national=national, session=session
+                    code,
+                    name,
+                    regions=region or [],
+                    national=national,
+                    services=service or [],
+                    session=session,
                 )
                 typer.echo(f"agency {agency.code} added")
         finally:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from prometheus_client import Gauge
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
@@ -27,7 +28,7 @@ from bot.telegram import TelegramDownloader, TelegramTransport
 from bot.window import Templates, Windows
 from flows.loader import load_flows
 from flows.regions import Regions
-from storage import chat_messages, conversations, inbound, retention, triage
+from storage import chat_messages, conversations, inbound, referrals, retention, triage
 from storage.crypto import Crypto
 from storage.db import Database
 from storage.models import Priority, utcnow
@@ -37,6 +38,13 @@ log = logging.getLogger("lapor.runtime")
 
 # A delivery still unprocessed this long after it was recorded was left by a crash (or a failure).
 STALE_INBOUND = timedelta(seconds=30)
+
+
+referrals_overdue = Gauge(
+    "lapor_referrals_overdue",
+    "Referrals to agencies still pending after LAPOR_REFERRAL_PENDING_HOURS",
+    multiprocess_mode="max",
+)
 
 
 @dataclass
@@ -65,8 +73,20 @@ class Runtime:
         finished = sum(1 for inbound_id in waiting if self.inbox.process(inbound_id))
         remind_half_sla(self.database, now, timedelta(minutes=self.settings.sla_critical_minutes))
         escalate(self.database, now, webhook_url=self.settings.supervisor_webhook_url)
+        self.flag_waiting_referrals(now)
         if expired or finished:
             log.info("swept", extra={"event": "swept", "count": expired + finished})
+
+    def flag_waiting_referrals(self, now: datetime) -> int:
+        """Count the referrals pending longer than LAPOR_REFERRAL_PENDING_HOURS (the gauge
+        ``lapor_referrals_overdue``; the console marks them too)."""
+        hours = self.settings.referral_pending_hours
+        with self.database.unit() as session:
+            waiting = referrals.pending_too_long(now, hours, session=session)
+        referrals_overdue.set(len(waiting))
+        # Where officer alerts (CONTRACT §6) plug in: alert the receiving agency's supervisors of
+        # each referral in `waiting`, once per referral, recipient and channel.
+        return len(waiting)
 
     def purge(self) -> dict[str, int]:
         counts = apply_retention(

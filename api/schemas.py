@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from storage.models import Priority, ReportStatus
+from storage.models import Priority, ReferralStatus, ReportStatus
 
 REPORT_ID = r"^[0-9a-f-]{1,36}$"
 Action = Literal["start", "refer", "resolve", "close", "reopen"]
-Service = Literal["psychosocial", "medical", "legal", "shelter", "police", "economic"]
+Service = Literal[
+    "psychosocial", "medical", "legal", "shelter", "police", "economic", "rehabilitation"
+]
 Dimension = Literal["category", "province", "month", "priority", "reporter", "victim_age"]
 
 
@@ -146,11 +149,103 @@ class MessageCreate(BaseModel):
 
 
 class ReferralCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A referral to an agency in the system (``agency``, its code) or to an organisation outside
+    it (``organisation``, free text): exactly one of the two."""
+
+    # The schema says "exactly one" too, so that clients (and schema-driven tests) know it.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["agency"]}, {"required": ["organisation"]}]},
+    )
 
     service: Service
-    organisation: str = Field(min_length=1, max_length=200, examples=["UPTD PPA Kota Semarang"])
+    # null is accepted (as absent) but not advertised: the schema's "one of" speaks of presence.
+    agency: Annotated[str, Field(min_length=1, max_length=32)] | SkipJsonSchema[None] = Field(
+        default=None, examples=["DINSOS-SEMARANG"]
+    )
+    organisation: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = (
+        Field(default=None, examples=["UPTD PPA Kota Semarang"])
+    )
     note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def one_destination(self) -> ReferralCreate:
+        if (self.agency is None) == (self.organisation is None):
+            raise ValueError("give exactly one of agency and organisation")
+        return self
+
+
+class ReferralDecline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, examples=["Kuota rumah aman penuh."])
+
+
+class ReferralDone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: str | None = Field(default=None, max_length=2000)
+
+
+class AgencyPublic(BaseModel):
+    code: str = Field(examples=["DINSOS-SEMARANG"])
+    name: str
+    services: list[str] = Field(examples=[["psychosocial", "rehabilitation"]])
+    regions: list[str] = Field(description="Kemendagri codes it covers", examples=[["33.74"]])
+
+
+class ReferredReport(BaseModel):
+    """The report as an agency it is referred to sees it: the answers, the masked story and the
+    evidence list. Never the reply address, the callback number or how to reach the reporter."""
+
+    id: str
+    reference: str
+    priority: Priority
+    danger: bool
+    created_at: datetime
+    category: str | None
+    reporter: str | None
+    victim_age: str | None
+    victim_gender: str | None
+    ongoing: str | None
+    when: str | None
+    province: str | None
+    regency: str | None
+    place: str | None
+    perpetrator: str | None
+    lives_with: str | None
+    needs: list[str]
+    story: str | None = Field(description="phone numbers, e-mails, NIKs and receipts masked")
+    attachments: list[AttachmentPublic] = Field(
+        description="download at `/api/v1/referrals/{id}/attachments/{attachment_id}`"
+    )
+
+
+class ReferralSummary(BaseModel):
+    id: str
+    service: Service
+    status: ReferralStatus
+    from_agency: str = Field(description="code of the referring agency")
+    to_agency: str | None = Field(description="code of the receiving agency, if in the system")
+    organisation: str | None = Field(description="an organisation outside the system")
+    reference: str = Field(description="the report's reference")
+    created_at: datetime
+    updated_at: datetime
+    overdue: bool = Field(description="pending longer than LAPOR_REFERRAL_PENDING_HOURS")
+    allowed_actions: list[str] = Field(
+        description="the moves you may make now", examples=[["accept", "decline"]]
+    )
+
+
+class ReferralsPublic(BaseModel):
+    items: list[ReferralSummary]
+
+
+class ReferralPublic(ReferralSummary):
+    note: str | None = Field(description="the referring officer's note")
+    reason: str | None = Field(description="why it was declined")
+    outcome: str | None = Field(description="what came of it, when done")
+    report: ReferredReport
 
 
 class AssignmentCreate(BaseModel):

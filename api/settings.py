@@ -112,6 +112,7 @@ class Settings(BaseSettings):
     sla_high_minutes: int = Field(default=120, gt=0)
     sla_normal_minutes: int = Field(default=1440, gt=0)
     sweep_seconds: float = Field(default=60, gt=0)
+    referral_pending_hours: float = Field(default=48, gt=0)
     console_idle_minutes: int = Field(default=30, gt=0)
     console_session_hours: int = Field(default=12, gt=0)
     purge_hours: float = Field(default=24, gt=0)

@@ -35,6 +35,7 @@ from storage import (
     media,
     outbox,
     ratelimit,
+    referrals,
     reports,
     windows,
 )
@@ -526,6 +527,7 @@ class Inbox:
                 "report": report.id,
                 "status": reports.COARSE_STATUS[ReportStatus(report.status)],
                 "messages": self._thread(report, now, session),
+                "help": referrals.help_arranged(report.id, session=session),
             },
         )
 

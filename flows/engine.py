@@ -17,6 +17,7 @@ from flows.regions import Region
 from flows.report import CLOSE_PERPETRATORS, parse_phone, priority_of, report_fields
 from flows.safety import Command, command_of, has_danger_phrase, label_form
 from flows.spec import END, Route, Step, StepKind
+from flows.texts import Catalogue
 from flows.types import (
     Choice,
     Effect,
@@ -357,7 +358,7 @@ class Turn:
         if event == RECEIPT_FOUND and self.step_spec.kind is StepKind.lookup:
             data = self.input.data
             self.snap["case"] = {"report": data["report"], "status": data["status"]}
-            self.fire(ADVANCE, messages=data.get("messages", []))
+            self.fire(ADVANCE, messages=data.get("messages", []), help=data.get("help", []))
         elif event == RECEIPT_NOT_FOUND and self.step_spec.kind is StepKind.lookup:
             self.say("receipt.not_found")
             self.prompt(again=True)
@@ -467,8 +468,12 @@ class Turn:
             params["status"] = self.flows.catalogue.text(
                 f"case.status.{case['status']}", self.locale
             )
-            messages = params.pop("messages", None)
-            params["messages"] = self.format_messages(messages) if messages else ""
+            messages, help_ = params.pop("messages", None), params.pop("help", None)
+            shown = [
+                format_help(self.flows.catalogue, self.locale, help_) if help_ else "",
+                self.format_messages(messages) if messages else "",
+            ]
+            params["messages"] = "\n".join(part for part in shown if part)
         self.say(key, self.choices(), contacts=self.contacts(), **params)
 
     def choices(self) -> tuple[Choice, ...]:
@@ -661,3 +666,14 @@ _DYNAMIC_CHOICES = frozenset({StepKind.region, StepKind.edit, StepKind.toggles})
 @functools.cache
 def _static_choices(state: str, options: tuple[str, ...]) -> tuple[Choice, ...]:
     return tuple(Choice(f"{state}:{option}", f"{state}.{option}") for option in options)
+
+
+def format_help(catalogue: Catalogue, locale: str, arranged: list[dict[str, str]]) -> str:
+    """The help arranged for the reporter, one line per service and its state in plain words
+    ("Konseling: diterima"); never who gives it."""
+    lines = [catalogue.text("case.help", locale)]
+    for item in arranged:
+        service = catalogue.text(f"help.service.{item['service']}", locale)
+        state = catalogue.text(f"help.status.{item['status']}", locale)
+        lines.append(f"• {service}: {state}")
+    return "\n".join(lines)

@@ -1,8 +1,9 @@
-"""The report lifecycle as a ``transitions`` machine: an illegal move is an error, not a warning.
+"""Lifecycles as ``transitions`` machines: an illegal move is an error, not a warning.
 
-``new → claimed → in_progress → referred → resolved → closed``, with ``release`` (claimed → new)
-and ``reopen`` (resolved/closed → in_progress). Officers' actions are ``start``, ``refer``,
-``resolve``, ``close`` and ``reopen``; ``claim`` and ``release`` have their own routes.
+Reports: ``new → claimed → in_progress → referred → resolved → closed``, with ``release``
+(claimed → new) and ``reopen`` (resolved/closed → in_progress). Officers' actions are ``start``,
+``refer``, ``resolve``, ``close`` and ``reopen``; ``claim`` and ``release`` have their own routes.
+Referrals (:mod:`storage.referrals`) have a machine of their own built the same way.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ _MOVES: list[dict[str, Any]] = [
 
 
 class IllegalMove(Exception):
-    def __init__(self, status: str, action: str, allowed: list[str]) -> None:
-        super().__init__(f"cannot {action} a report that is {status}")
+    def __init__(self, status: str, action: str, allowed: list[str], thing: str = "report") -> None:
+        super().__init__(f"cannot {action} a {thing} that is {status}")
         self.status = status
         self.action = action
         self.allowed = allowed
@@ -37,28 +38,39 @@ class _Case:
     state: str
 
 
-_MACHINE = Machine(
-    model=None,
-    states=[status.value for status in ReportStatus],
-    transitions=_MOVES,
-    initial=ReportStatus.new.value,
-    auto_transitions=False,
-)
+class Lifecycle:
+    """One machine, built once; a throwaway model is attached for one move and detached."""
+
+    def __init__(self, thing: str, states: list[str], moves: list[dict[str, Any]]) -> None:
+        self.thing = thing
+        self._machine = Machine(
+            model=None, states=states, transitions=moves, initial=states[0], auto_transitions=False
+        )
+
+    def allowed(self, status: str) -> list[str]:
+        return list(self._machine.get_triggers(status))
+
+    def move(self, status: str, action: str) -> str:
+        """The status after ``action``; :class:`IllegalMove` (the allowed actions) otherwise."""
+        case = _Case()
+        self._machine.add_model(case, initial=status)
+        try:
+            self._machine.events[action].trigger(case)
+        except (MachineError, KeyError):
+            raise IllegalMove(status, action, self.allowed(status), self.thing) from None
+        finally:
+            self._machine.remove_model(case)
+        return case.state
+
+
+REPORTS = Lifecycle("report", [status.value for status in ReportStatus], _MOVES)
 
 
 def allowed_actions(status: str) -> list[str]:
     """The moves possible from ``status`` (``claim`` and ``release`` have their own routes)."""
-    return list(_MACHINE.get_triggers(status))
+    return REPORTS.allowed(status)
 
 
 def move(status: str, action: str) -> ReportStatus:
     """The status after ``action``; :class:`IllegalMove` (with the allowed actions) otherwise."""
-    case = _Case()
-    _MACHINE.add_model(case, initial=status)
-    try:
-        _MACHINE.events[action].trigger(case)
-    except (MachineError, KeyError):
-        raise IllegalMove(status, action, allowed_actions(status)) from None
-    finally:
-        _MACHINE.remove_model(case)
-    return ReportStatus(case.state)
+    return ReportStatus(REPORTS.move(status, action))

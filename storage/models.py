@@ -258,6 +258,7 @@ class EventKind(StrEnum):
     transition = "transition"
     note = "note"
     referral = "referral"
+    referral_update = "referral_update"  # a referral accepted, declined, done or revoked
 
 
 class ReportEvent(SQLModel, table=True):
@@ -500,3 +501,62 @@ class Alert(SQLModel, table=True):
     last_error: str | None = _code(64)
     created_at: datetime = _created()
     sent_at: datetime | None = _optional_time()
+
+
+# --- referrals between agencies (CONTRACT §7) ----------------------------------------------------
+
+
+class Service(StrEnum):
+    """What an agency offers to referrals."""
+
+    psychosocial = "psychosocial"
+    medical = "medical"
+    legal = "legal"
+    shelter = "shelter"
+    police = "police"
+    economic = "economic"
+    rehabilitation = "rehabilitation"  # Kemensos social rehabilitation, residential or outpatient
+
+
+class ReferralStatus(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    revoked = "revoked"
+    done = "done"
+
+
+class AgencyService(SQLModel, table=True):
+    """A service an agency takes referrals for, over the regions it covers."""
+
+    __tablename__ = "agency_service"
+
+    agency_id: int = Field(foreign_key="agency.id", primary_key=True, ondelete="CASCADE")
+    service: Service = Field(sa_type=sa.String(16), max_length=16, primary_key=True, index=True)
+
+
+class Referral(SQLModel, table=True):
+    """A hand-over of a report to a service: an agency in the system (``to_agency_id``), which
+    answers it, or an organisation outside it (``organisation``, free text). The note, the reason
+    for declining and the outcome are officers' words, encrypted like notes."""
+
+    __table_args__ = (sa.Index("ix_referral_incoming", "to_agency_id", "status", "created_at"),)
+
+    id: str = Field(default_factory=new_uuid, sa_type=sa.String(36), primary_key=True)
+    report_id: str = Field(
+        foreign_key="report.id", sa_type=sa.String(36), index=True, ondelete="CASCADE"
+    )
+    service: Service = Field(sa_type=sa.String(16), max_length=16)
+    status: ReferralStatus = Field(
+        default=ReferralStatus.pending, sa_type=sa.String(16), max_length=16
+    )
+    from_agency_id: int = Field(foreign_key="agency.id", index=True)
+    to_agency_id: int | None = Field(default=None, foreign_key="agency.id")
+    organisation: str | None = _code(200)
+    note: bytes | None = _secret()
+    reason: bytes | None = _secret()
+    outcome: bytes | None = _secret()
+    created_by: int | None = Field(default=None, foreign_key="officer.id")
+    answered_by: int | None = Field(default=None, foreign_key="officer.id")
+    created_at: datetime = _created()
+    updated_at: datetime = _created()

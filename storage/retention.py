@@ -27,6 +27,7 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     RateEvent,
+    Referral,
     Report,
     ReportEvent,
     ReportMessage,
@@ -151,6 +152,11 @@ def _erase_closed_reports(closed: Any, *, session: Session) -> None:
     )
     session.execute(sa.delete(Attachment).where(col(Attachment.report_id).in_(closed)))
     session.execute(sa.delete(ReportMessage).where(col(ReportMessage.report_id).in_(closed)))
+    session.execute(
+        sa.update(Referral)
+        .where(col(Referral.report_id).in_(closed))
+        .values(note=None, reason=None, outcome=None)
+    )
     session.execute(
         sa.update(ReportEvent)
         .where(col(ReportEvent.report_id).in_(closed), col(ReportEvent.text).is_not(None))

@@ -1,4 +1,5 @@
-"""What duty officers do to reports: the queue, claims, moves, notes, referrals and messages.
+"""What duty officers do to reports: the queue, claims, moves, notes and messages (referrals:
+:mod:`storage.referrals`).
 
 Claims are one conditional UPDATE (``… WHERE status = 'new'``), atomic on SQLite (whose units of
 work take the write lock at BEGIN) and PostgreSQL (row lock, re-checked condition) alike, so two
@@ -31,15 +32,6 @@ from storage.models import (
 )
 
 PRIORITY_RANK = {Priority.critical: 0, Priority.high: 1, Priority.normal: 2}
-# Which of the reporter's "needs" answers covers a referral to each service.
-CONSENT_FOR_SERVICE = {
-    "psychosocial": "counselling",
-    "medical": "medical",
-    "legal": "legal",
-    "shelter": "safety",
-    "police": "police",
-    "economic": "economic",
-}
 STATS_DIMENSIONS = ("category", "province", "month", "priority", "reporter", "victim_age")
 
 
@@ -49,10 +41,6 @@ class NotYours(Exception):
     def __init__(self, holder: str | None) -> None:
         super().__init__("another officer holds this report")
         self.holder = holder
-
-
-class NoConsent(Exception):
-    """The reporter's answers do not cover this referral."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +151,7 @@ def username_of(officer_id: int | None, *, session: Session) -> str | None:
     return officer.username if officer is not None else None
 
 
-def _event(
+def add_event(
     report: Report,
     kind: EventKind,
     now: datetime,
@@ -204,7 +192,7 @@ def claim(report: Report, scope: Scope, now: datetime, *, session: Session) -> R
             raise IllegalMove(report.status, "claim", allowed_actions(report.status))
         raise NotYours(username_of(report.claimed_by, session=session))
     session.refresh(report)
-    _event(report, EventKind.claim, now, officer_id=scope.officer_id, session=session)
+    add_event(report, EventKind.claim, now, officer_id=scope.officer_id, session=session)
     return report
 
 
@@ -221,7 +209,7 @@ def release(report: Report, scope: Scope, now: datetime, *, session: Session) ->
     report.claimed_at = None
     report.updated_at = now
     session.add(report)
-    _event(report, EventKind.release, now, officer_id=scope.officer_id, session=session)
+    add_event(report, EventKind.release, now, officer_id=scope.officer_id, session=session)
     return report
 
 
@@ -235,7 +223,7 @@ def reassign(
     report.claimed_at = now
     report.updated_at = now
     session.add(report)
-    _event(
+    add_event(
         report,
         EventKind.reassign,
         now,
@@ -268,7 +256,7 @@ def transition(
         report.reply_channel = None
         report.reply_expires_at = None
     session.add(report)
-    _event(
+    add_event(
         report,
         EventKind.transition,
         now,
@@ -281,38 +269,7 @@ def transition(
 
 
 def add_note(report: Report, text: bytes, scope: Scope, now: datetime, *, session: Session) -> None:
-    _event(report, EventKind.note, now, officer_id=scope.officer_id, text=text, session=session)
-
-
-def refer(
-    report: Report,
-    service: str,
-    organisation: str,
-    note: bytes | None,
-    *,
-    scope: Scope,
-    now: datetime,
-    session: Session,
-) -> None:
-    need = CONSENT_FOR_SERVICE[service]
-    if need not in (report.needs or []):
-        asked = ", ".join(report.needs or []) or "nothing"
-        raise NoConsent(
-            f"the reporter did not ask for {need} (asked for: {asked}); "
-            f"a referral to {service} needs their consent"
-        )
-    _event(
-        report,
-        EventKind.referral,
-        now,
-        officer_id=scope.officer_id,
-        detail={"service": service, "organisation": organisation[:200]},
-        text=note,
-        session=session,
-    )
-    # A first referral moves the case to "referred"; later ones (or one after resolving) do not.
-    if "refer" in allowed_actions(report.status):
-        transition(report, "refer", scope, now, None, session=session)
+    add_event(report, EventKind.note, now, officer_id=scope.officer_id, text=text, session=session)
 
 
 def timeline(report: Report, *, session: Session) -> list[tuple[ReportEvent, str | None]]:

@@ -34,6 +34,7 @@ from api.console.words import STRINGS, Words
 from api.errors import Refused, not_found
 from api.routes import audit as audit_routes
 from api.routes import me as me_routes
+from api.routes import referrals as referral_routes
 from api.routes import reports as report_routes
 from api.routes import stats as stats_routes
 from api.routes.auth import check_password
@@ -47,23 +48,26 @@ from api.schemas import (
     MessageSent,
     NoteCreate,
     ReferralCreate,
-    Service,
+    ReferralDecline,
+    ReferralDone,
     TransitionCreate,
 )
 from api.security import RuntimeDep
 from bot.messages import ReplyAddress
 from flows.report import REPORT_FIELDS
 from storage import audit, officers, windows
-from storage.agencies import get_agency, list_agencies
+from storage.agencies import directory, get_agency, list_agencies
 from storage.lifecycle import ACTIONS
 from storage.models import Channel, Priority, Report, ReportStatus, Role, WindowNotice, utcnow
-from storage.triage import CONSENT_FOR_SERVICE, Scope
+from storage.referrals import services_consented
+from storage.triage import Scope
 
 # Form fields are checked by the API's own request models (a refusal is a message on the page);
 # the body limit bounds their size.
 router = APIRouter(dependencies=[Depends(check_csrf)])
 
 ReportId = Annotated[str, Path(pattern=REPORT_ID)]
+ReferralId = Annotated[str, Path(pattern=REPORT_ID)]
 QUEUE_PAGE = 100
 TEAM_PAGE = report_routes.MAX_PAGE
 AUDIT_PAGE = 50
@@ -194,9 +198,25 @@ def report_page(
                 )
                 if officer.active
             ]
-    services = [
-        service for service in get_args(Service) if CONSENT_FOR_SERVICE[service] in report.needs
-    ]
+    services = services_consented(report.needs)
+    region = report.regency or report.province
+    with runtime.database.unit() as session:
+        # The directory first: agencies offering each service the reporter agreed to, for the
+        # report's region (national ones always), never the caller's own agency.
+        offered = [
+            (
+                service,
+                [
+                    a
+                    for a, _ in directory(service, region, session=session)
+                    if a.id != caller.agency_id
+                ],
+            )
+            for service in services
+        ]
+    sent = referral_routes.list_referrals(
+        caller, runtime, direction="outgoing", report=report_id, limit=referral_routes.MAX_PAGE
+    )
     context = {
         "report": report,
         "timeline": timeline.items,
@@ -204,6 +224,8 @@ def report_page(
         "answers": REPORT_FIELDS,
         "moves": [action for action in ACTIONS if action in report.allowed_actions],
         "services": services,
+        "directory": [(service, found) for service, found in offered if found],
+        "referrals": sent.items,
         "team": team,
         "held": _held(runtime, report.id),
         "ok": _notice(request, "ok"),
@@ -259,6 +281,10 @@ def callback_page(
     return render(request, "callback.html", context, officer=caller)
 
 
+# Refusals told apart by their status alone (a 409 says more in its ``allowed``).
+REFUSED = {404: "err.officer", 403: "err.wrong_side", 422: "err.not_offered"}
+
+
 def _refusal(exc: Refused) -> str:
     """A refusal of the API, as a key of the console's words."""
     if exc.extra.get("holder") is not None or "another officer" in exc.detail:
@@ -268,11 +294,14 @@ def _refusal(exc: Refused) -> str:
         return "err.claim_first"
     if allowed == ["reopen"]:
         return "err.closed"
-    if exc.status_code == 404:
-        return "err.officer"
+    if exc.status_code in REFUSED:
+        return REFUSED[exc.status_code]
     if allowed is None:
         return "err.consent"
     return "err.not_now"
+
+
+NOT_FOUND = (not_found().detail, referral_routes.not_found().detail)
 
 
 @dataclass(frozen=True)
@@ -280,9 +309,10 @@ class Case:
     """The report a form acts on and who acts: what the API's functions take."""
 
     request: Request
-    report_id: str
+    report_id: str  # (or, on a referral's page, the referral's id)
     runtime: Runtime
     caller: Scope
+    page: str = "reports"
 
     def act(
         self,
@@ -294,7 +324,7 @@ class Case:
     ) -> Response:
         """The API's function ``carry_out`` (with ``fields`` as its ``body`` model, if it takes
         one); back to the report with a message saying how it went."""
-        back = f"/reports/{self.report_id}"
+        back = f"/{self.page}/{self.report_id}"
         try:
             if body is None:
                 result = carry_out(self.report_id, self.caller, self.runtime)
@@ -302,7 +332,7 @@ class Case:
                 payload = body.model_validate(fields)
                 result = carry_out(self.report_id, payload, self.caller, self.runtime)
         except Refused as exc:
-            if exc.status_code == 404 and exc.detail == not_found().detail:
+            if exc.status_code == 404 and exc.detail in NOT_FOUND:
                 raise  # another agency's report: the same 404 page as for reading it
             return _redirect(self.request, back, err=_refusal(exc))
         except ValidationError:
@@ -343,14 +373,24 @@ def note(case: CaseDep, text: FormText = "") -> Response:
 
 @router.post("/reports/{report_id}/referrals")
 def refer(
-    case: CaseDep, service: FormText = "", organisation: FormText = "", note: FormText = ""
+    case: CaseDep,
+    to: FormText = "",
+    service: FormText = "",
+    organisation: FormText = "",
+    note: FormText = "",
 ) -> Response:
+    """A referral from the directory (``to`` is ``service:AGENCY``) or to an organisation outside
+    the system (``service`` and ``organisation``)."""
+    agency = None
+    if to:
+        service, _, agency = to.partition(":")
     return case.act(
-        report_routes.refer_report,
+        referral_routes.refer_report,
         "ok.referral",
         ReferralCreate,
         service=service,
-        organisation=organisation,
+        agency=agency or None,
+        organisation=None if to else organisation,
         note=note or None,
     )
 
@@ -377,6 +417,78 @@ HOLDING = {"claim": report_routes.claim_report, "release": report_routes.release
 @router.post("/reports/{report_id}/{verb}")
 def hold(case: CaseDep, verb: Annotated[Literal["claim", "release"], Path()]) -> Response:
     return case.act(HOLDING[verb], f"ok.{verb}")
+
+
+# --- referrals received -------------------------------------------------------------------------
+
+
+@router.get("/referrals")
+def incoming_page(request: Request, runtime: RuntimeDep, caller: ConsoleOfficer) -> Response:
+    page = referral_routes.list_referrals(
+        caller, runtime, direction="incoming", limit=referral_routes.MAX_PAGE
+    )
+    context = {"items": page.items, "now": utcnow()}
+    return render(request, "referrals.html", context, officer=caller)
+
+
+@router.get("/referrals/{referral_id}")
+def referral_page(
+    request: Request, referral_id: ReferralId, runtime: RuntimeDep, caller: ConsoleOfficer
+) -> Response:
+    referral = referral_routes.read_referral(referral_id, caller, runtime)
+    context = {
+        "referral": referral,
+        "report": referral.report,
+        # How the reporter is reached stays with the agency holding the case.
+        "answers": [field for field in REPORT_FIELDS if field != "contact"],
+        "now": utcnow(),
+        "ok": _notice(request, "ok"),
+        "err": _notice(request, "err"),
+    }
+    return render(request, "referral.html", context, officer=caller)
+
+
+@router.get("/referrals/{referral_id}/attachments/{attachment_id}")
+def referral_download(
+    referral_id: ReferralId,
+    attachment_id: Annotated[str, Path(pattern=REPORT_ID)],
+    runtime: RuntimeDep,
+    caller: ConsoleOfficer,
+) -> Response:
+    return referral_routes.download_attachment(referral_id, attachment_id, caller, runtime)
+
+
+def _referral(
+    request: Request, referral_id: ReferralId, runtime: RuntimeDep, caller: ConsoleOfficer
+) -> Case:
+    return Case(request, referral_id, runtime, caller, page="referrals")
+
+
+ReferralCaseDep = Annotated[Case, Depends(_referral)]
+
+
+@router.post("/referrals/{referral_id}/decline")
+def decline(case: ReferralCaseDep, reason: FormText = "") -> Response:
+    return case.act(referral_routes.decline_referral, "ok.decline", ReferralDecline, reason=reason)
+
+
+@router.post("/referrals/{referral_id}/done")
+def finish(case: ReferralCaseDep, outcome: FormText = "") -> Response:
+    return case.act(
+        referral_routes.finish_referral, "ok.done", ReferralDone, outcome=outcome or None
+    )
+
+
+# Accepting and withdrawing take no fields: the API's function by the last word of the path.
+ANSWERING = {
+    "accept": referral_routes.accept_referral,
+    "revoke": referral_routes.revoke_referral,
+}
+
+
+@router.post("/referrals/{referral_id}/{verb}")
+def answer(case: ReferralCaseDep, verb: Annotated[Literal["accept", "revoke"], Path()]) -> Response:
+    return case.act(ANSWERING[verb], f"ok.{verb}")
 
 
 # --- supervisors and admins ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The duty officers' report routes (CONTRACT §5): queue, read, claim, moves, notes, referrals,
-messages. Each request is one unit of work, committed before the answer is sent; every read of a
-report and every action is audited in the same unit."""
+"""The duty officers' report routes (CONTRACT §5): queue, read, claim, moves, notes, messages
+(referrals: :mod:`api.routes.referrals`). Each request is one unit of work, committed before the
+answer is sent; every read of a report and every action is audited in the same unit."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from api.schemas import (
     MessageCreate,
     MessageSent,
     NoteCreate,
-    ReferralCreate,
     ReportPublic,
     ReportsPublic,
     ReportSummary,
@@ -45,7 +44,8 @@ from storage.models import (
     utcnow,
 )
 from storage.officers import find_officer
-from storage.triage import NoConsent, NotYours, Scope
+from storage.referrals import NoConsent, NotOffered
+from storage.triage import NotYours, Scope
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -66,6 +66,8 @@ def _unit(runtime: Runtime) -> Iterator[Session]:
         raise Refused(409, str(exc), holder=exc.holder) from None
     except NoConsent as exc:
         raise Refused(409, str(exc)) from None
+    except NotOffered as exc:
+        raise Refused(422, str(exc)) from None
 
 
 def _load(report_id: str, caller: Scope, session: Session, *, lock: bool = False) -> Report:
@@ -93,13 +95,14 @@ def _audit(
     )
 
 
-def _names(ids: set[int | None], key: Any, name: Any, session: Session) -> dict[int, str]:
-    """``name`` by ``key`` for the given ids, in one query (agency codes, officers' usernames)."""
+def _names(ids: set[Any], key: Any, name: Any, session: Session) -> dict[Any, str]:
+    """``name`` by ``key`` for the given ids, in one query (agency codes, officers' usernames,
+    reports' references)."""
     wanted = {value for value in ids if value is not None}
     if not wanted:
         return {}
     rows = session.execute(select(key, name).where(key.in_(wanted))).all()
-    return {int(found): str(label) for found, label in rows}
+    return {found: str(label) for found, label in rows}
 
 
 def _agency_codes(reports_: list[Report], session: Session) -> dict[int, str]:
@@ -325,28 +328,6 @@ def _holding(report: Report, caller: Scope, session: Session) -> None:
 
 
 @router.post(
-    "/{report_id}/referrals",
-    status_code=201,
-    summary="Refer the survivor to a service; 409 when their consent does not cover it",
-    responses=errors(401, 404, 409, 422),
-)
-def refer_report(
-    report_id: ReportId, body: ReferralCreate, caller: CurrentOfficer, runtime: RuntimeDep
-) -> TimelinePublic:
-    now = utcnow()
-    cipher = runtime.crypto.cipher
-    with _unit(runtime) as session:
-        report = _load(report_id, caller, session, lock=True)
-        _holding(report, caller, session)
-        note = cipher.encrypt_text(body.note) if body.note else None
-        triage.refer(
-            report, body.service, body.organisation, note, scope=caller, now=now, session=session
-        )
-        _audit("report.referral", report, caller, now, session, service=body.service)
-        return _timeline(report, runtime, session)
-
-
-@router.post(
     "/{report_id}/messages",
     status_code=201,
     summary="Write to the reporter: pushed to their chat if they chose it, else shown at `status`",
@@ -437,11 +418,18 @@ def download_attachment(
         if found is None or content is None:
             raise Refused(404, "attachment not found")
         _audit("report.attachment", report, caller, now, session, attachment=found.id)
+    return attachment_response(runtime, found.kind, found.id, found.content_type, content)
+
+
+def attachment_response(
+    runtime: Runtime, kind: str, attachment_id: str, content_type: str, content: bytes
+) -> Response:
+    """An evidence file, decrypted, as a download the browser neither sniffs nor keeps."""
     return Response(
         runtime.crypto.cipher.decrypt(content),
-        media_type=found.content_type,
+        media_type=content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{found.kind}-{found.id[:8]}"',
+            "Content-Disposition": f'attachment; filename="{kind}-{attachment_id[:8]}"',
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
         },

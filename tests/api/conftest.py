@@ -18,7 +18,7 @@ from storage.agencies import create_agency
 from storage.crypto import Keys
 from storage.db import Database
 from storage.masking import mask_pii
-from storage.models import Attachment, AttachmentContent, Officer, Priority, Role
+from storage.models import Attachment, AttachmentContent, Officer, Priority, Role, Service
 from storage.officers import hash_password
 from storage.reports import NewReport, create_report
 from tests.support import Phone
@@ -69,10 +69,22 @@ class Desk:
     def database(self) -> Database:
         return self.runtime.database
 
-    def agency(self, code: str, *, national: bool = False, regions: tuple[str, ...] = ()) -> int:
+    def agency(
+        self,
+        code: str,
+        *,
+        national: bool = False,
+        regions: tuple[str, ...] = (),
+        services: tuple[Service, ...] = (),
+    ) -> int:
         with self.database.unit() as session:
             agency = create_agency(
-                code, f"Agency {code}", regions=list(regions), national=national, session=session
+                code,
+                f"Agency {code}",
+                regions=list(regions),
+                national=national,
+                services=list(services),
+                session=session,
             )
             assert agency.id is not None
             return agency.id

@@ -36,7 +36,8 @@ def api_routes(app: FastAPI) -> list[tuple[str, str]]:
 
 
 def needs_supervisor(app: FastAPI, method: str, path: str) -> bool:
-    return "403" in app.openapi()["paths"][path][method.lower()]["responses"]
+    refusal = app.openapi()["paths"][path][method.lower()]["responses"].get("403", {})
+    return bool(refusal.get("description") == "your role may not do this")
 
 
 def call(desk: Desk, method: str, path: str, headers: dict[str, str] | None = None) -> Any:

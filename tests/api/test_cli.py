@@ -16,10 +16,11 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
+from storage.agencies import directory, services_of
 from storage.audit import record
 from storage.crypto import Crypto, Keys
 from storage.db import Database
-from storage.models import AuditEvent, OfficerContact
+from storage.models import AuditEvent, OfficerContact, Service
 
 LAPOR = str(Path(sys.executable).parent / "lapor")
 
@@ -376,3 +377,37 @@ def test_the_officers_bot_polling_with_several_workers_is_refused_with_one_line(
         "lapor: the officers' bot polls in one process: use --workers 1, "
         "or LAPOR_OFFICER_TELEGRAM_MODE=webhook with several workers"
     )
+
+
+def test_an_agency_offers_the_services_named_with_service_and_an_unknown_one_is_bad_usage(
+    tmp_path: Path,
+) -> None:
+    added = run(
+        [
+            "agency",
+            "add",
+            "DINSOS-LAMPUNG",
+            "--name",
+            "Dinas Sosial Lampung",
+            "--region",
+            "18",
+            "--service",
+            "rehabilitation",
+            "--service",
+            "psychosocial",
+        ],
+        tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    database = Database(f"sqlite:///{tmp_path / 'lapor.db'}")
+    try:
+        with database.unit() as session:
+            found = directory(Service.rehabilitation, "18.11", session=session)
+            assert [agency.code for agency, _ in found] == ["DINSOS-LAMPUNG"]
+            assert services_of({found[0][0].id or 0}, session=session) == {
+                found[0][0].id or 0: ["psychosocial", "rehabilitation"]
+            }
+    finally:
+        database.dispose()
+    unknown = run(["agency", "add", "X", "--name", "x", "--service", "magic"], tmp_path)
+    assert unknown.returncode == 2

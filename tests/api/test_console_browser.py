@@ -30,7 +30,7 @@ from sqlmodel import select
 
 from storage.crypto import Keys
 from storage.db import Database
-from storage.models import Report, Role
+from storage.models import Report, Role, Service
 from tests.api.conftest import PASSWORD, Desk
 from tests.api.test_whatsapp_webhook import GraphPhone, whatsapp_app
 from tests.fakes import FakeGraph, serve
@@ -246,3 +246,60 @@ def test_an_officer_takes_a_whatsapp_report_from_the_live_queue_to_the_reporter(
             admin.shoot("admin")
             assert admin.problems == []
             admin.close()
+
+
+def test_a_referral_goes_to_another_agency_which_accepts_and_finishes_it(
+    browser: Browser, tmp_path: Path, keys: Keys, sqlite_database: Database
+) -> None:
+    app = whatsapp_app(tmp_path, keys, sqlite_database)
+    with TestClient(app, raise_server_exceptions=False) as client, serve(app) as base:
+        desk = Desk(client=client, runtime=app.state.runtime)
+        holder = desk.agency("UPTD-PPA-JATENG", regions=("33",))  # first: the report routes here
+        dinsos = desk.agency("DINSOS-JATENG", regions=("33",), services=(Service.psychosocial,))
+        desk.officer("sari", holder)
+        desk.officer("rina", dinsos)
+        report_id = desk.report(province="33", needs=("counselling", "legal"))
+        with sqlite_database.unit() as session:
+            reference = session.exec(select(Report.reference)).one()
+
+        sender = Screen(browser, base)
+        sender.log_in("sari")
+        sender.open(f"/console/reports/{report_id}")
+        page = sender.page
+        page.get_by_role("button", name="Ambil laporan ini").click()
+        expect(page.get_by_text("Laporan sekarang Anda pegang.")).to_be_visible()
+        # The directory first (agencies offering what the reporter agreed to, for her region).
+        page.get_by_label("Lembaga penerima").select_option("psychosocial:DINSOS-JATENG")
+        page.locator("#referral-to-note").fill("Anak perlu konseling trauma.")
+        page.locator("#refer-agency").click()
+        expect(page.get_by_text("Rujukan dicatat.")).to_be_visible()
+        expect(page.locator("#referrals .referrals")).to_contain_text("menunggu")
+        sender.shoot("referral-sent")
+
+        receiver = Screen(browser, base)
+        receiver.log_in("rina")
+        receiver.page.get_by_role("link", name="Rujukan masuk").click()
+        row = receiver.page.locator("tr", has_text=reference)
+        expect(row).to_contain_text("menunggu")
+        expect(row).to_contain_text("UPTD-PPA-JATENG")
+        receiver.shoot("referrals-incoming")
+        receiver.page.get_by_role("link", name=reference).click()
+        mine = receiver.page
+        expect(mine.get_by_role("heading", name=f"Rujukan laporan {reference}")).to_be_visible()
+        expect(mine.get_by_text("Anak perlu konseling trauma.")).to_be_visible()
+        receiver.shoot("referral-pending")
+        mine.get_by_role("button", name="Terima rujukan").click()
+        expect(mine.get_by_text("Rujukan diterima.")).to_be_visible()
+        mine.get_by_label("Hasil").fill("Empat sesi konseling.")
+        mine.get_by_role("button", name="Tandai selesai").click()
+        expect(mine.get_by_text("Rujukan ditandai selesai.")).to_be_visible()
+        receiver.shoot("referral-done")
+        assert receiver.problems == []
+        receiver.close()
+
+        sender.open(f"/console/reports/{report_id}")
+        expect(page.locator("#referrals .referrals")).to_contain_text("selesai")
+        expect(page.locator(".timeline")).to_contain_text("Empat sesi konseling.")
+        sender.shoot("report-referral-done")
+        assert sender.problems == []
+        sender.close()

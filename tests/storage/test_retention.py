@@ -14,6 +14,7 @@ from storage import audit, outbox, ratelimit, reports, windows
 from storage.crypto import Crypto
 from storage.db import Database, sqlite_path
 from storage.models import (
+    Agency,
     Attachment,
     AttachmentContent,
     AuditEvent,
@@ -25,10 +26,13 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     RateEvent,
+    Referral,
+    ReferralStatus,
     Report,
     ReportEvent,
     ReportMessage,
     ReportStatus,
+    Service,
     WhatsAppWindow,
 )
 from storage.retention import RetentionPolicy
@@ -88,6 +92,21 @@ def close_report(database: Database, closed_at: datetime) -> str:
                 kind=EventKind.transition,
                 at=closed_at,
                 detail={"action": "close", "to": "closed", "reason": LEGACY_REASON},
+            )
+        )
+        agency = Agency(code=f"A-{report.id[:8]}", name="Dinas Sosial")
+        session.add(agency)
+        session.flush()
+        assert agency.id is not None
+        session.add(
+            Referral(
+                report_id=report.id,
+                service=Service.psychosocial,
+                status=ReferralStatus.done,
+                from_agency_id=agency.id,
+                organisation="Yayasan Pulih",
+                note=b"encrypted note",
+                outcome=b"encrypted outcome",
             )
         )
         audit.record("report.close", closed_at, report_id=report.id, session=session)
@@ -172,6 +191,13 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
         assert count(database, model, column == recent_report) == events
         assert count(database, model, column == old_report) == (events if events == 2 else 0)
     assert count(database, AttachmentContent) == 1
+    with database.unit() as session:
+        texts = {
+            referral.report_id: (referral.note, referral.outcome, referral.status)
+            for referral in session.exec(select(Referral)).all()
+        }
+    assert texts[old_report] == (None, None, ReferralStatus.done)
+    assert texts[recent_report] == (b"encrypted note", b"encrypted outcome", ReferralStatus.done)
     assert count(database, ReportEvent, col(ReportEvent.text).is_not(None)) == 1
     with database.unit() as session:
         reasons = {
