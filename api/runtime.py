@@ -28,10 +28,10 @@ from bot.telegram import TelegramDownloader, TelegramTransport
 from bot.window import Templates, Windows
 from flows.loader import load_flows
 from flows.regions import Regions
-from storage import chat_messages, conversations, inbound, referrals, retention, triage
+from storage import alerts, chat_messages, conversations, inbound, referrals, retention, triage
 from storage.crypto import Crypto
 from storage.db import Database
-from storage.models import Priority, utcnow
+from storage.models import AlertKind, Priority, utcnow
 from storage.retention import RetentionPolicy
 
 log = logging.getLogger("lapor.runtime")
@@ -78,14 +78,23 @@ class Runtime:
             log.info("swept", extra={"event": "swept", "count": expired + finished})
 
     def flag_waiting_referrals(self, now: datetime) -> int:
-        """Count the referrals pending longer than LAPOR_REFERRAL_PENDING_HOURS (the gauge
-        ``lapor_referrals_overdue``; the console marks them too)."""
+        """Referrals pending longer than LAPOR_REFERRAL_PENDING_HOURS: the receiving agency's
+        supervisors are alerted (once per report, supervisor and channel, however many sweeps
+        see it), the gauge ``lapor_referrals_overdue`` counts them, the console marks them."""
         hours = self.settings.referral_pending_hours
         with self.database.unit() as session:
             waiting = referrals.pending_too_long(now, hours, session=session)
+            for referral in waiting:
+                assert referral.to_agency_id is not None  # only referrals within the system
+                alerts.queue_agency_alerts(
+                    referral.to_agency_id,
+                    referral.report_id,
+                    AlertKind.referral_pending,
+                    now,
+                    supervisors_only=True,
+                    session=session,
+                )
         referrals_overdue.set(len(waiting))
-        # Where officer alerts (CONTRACT §6) plug in: alert the receiving agency's supervisors of
-        # each referral in `waiting`, once per referral, recipient and channel.
         return len(waiting)
 
     def purge(self) -> dict[str, int]:

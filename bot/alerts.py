@@ -52,7 +52,10 @@ class AlertText:
 def compose(work: AlertWork, place: str, public_url: str) -> AlertText:
     """The alert's words (Indonesian, the officers' language): the fixed facts and nothing else."""
     level = PRIORITY_WORDS[work.priority]
-    link = f"{public_url.rstrip('/')}/console/reports/{work.report_id}"
+    # The receiving agency of a referral reads it under "Rujukan masuk" (the report's own page is
+    # its holder's).
+    page = "referrals" if work.kind is AlertKind.referral_pending else f"reports/{work.report_id}"
+    link = f"{public_url.rstrip('/')}/console/{page}"
     received = work.received_at.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
     match work.kind:
         case AlertKind.half_sla:

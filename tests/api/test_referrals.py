@@ -14,17 +14,22 @@ from sqlmodel import col, select
 
 from bot.messages import ReplyAddress
 from storage import referrals, triage
+from storage.alerts import alerts_for_report
 from storage.crypto import Keys
 from storage.db import Database
 from storage.models import (
+    Agency,
+    AlertKind,
     AuditEvent,
     Channel,
+    Officer,
     Referral,
     Report,
     Role,
     Service,
     utcnow,
 )
+from storage.officer_contacts import set_email, set_on_duty
 from tests.api.conftest import Desk
 from tests.api.test_console import console_login
 from tests.api.test_whatsapp_webhook import WA_ID, WhatsAppPhone, whatsapp_app
@@ -416,6 +421,43 @@ def test_incoming_lists_pending_first_and_flags_those_waiting_too_long(net: Desk
         assert [referral.id for referral in waiting] == [old, fresh]
     outgoing = net.client.get("/api/v1/referrals?direction=outgoing", headers=net.login("sari"))
     assert {item["id"] for item in outgoing.json()["items"]} == {old, answered, fresh}
+
+
+def test_a_referral_waiting_too_long_alerts_the_receiving_agencys_supervisors_once(
+    net: Desk,
+) -> None:
+    with net.database.unit() as session:
+        dinsos = session.exec(select(Agency.id).where(Agency.code == "DINSOS-SMG")).one()
+        others = session.exec(
+            select(Officer.id).where(col(Officer.username).in_(["rina", "ayu.spv"]))
+        ).all()
+    assert dinsos is not None
+    supervisor = net.officer("budi.spv", dinsos, Role.supervisor)
+    now = utcnow()
+    address = net.runtime.crypto.cipher.encrypt_text("x@ppa.example")
+    with net.database.unit() as session:
+        for officer in (supervisor, *others):
+            assert officer is not None
+            set_email(officer, address, now, session=session)
+            set_on_duty(officer, True, now, session=session)
+    report_id = claimed_report(net)
+    waiting = referral_to_dinsos(net, report_id)
+    assert net.runtime.flag_waiting_referrals(now) == 0  # not yet overdue: nobody is alerted
+    with net.database.unit() as session:
+        referral = session.get(Referral, waiting)
+        assert referral is not None
+        referral.created_at = now - timedelta(hours=49)
+        session.add(referral)
+    for _ in range(2):  # a later sweep finds the same referral and adds nothing
+        assert net.runtime.flag_waiting_referrals(now) == 1
+    with net.database.unit() as session:
+        queued = [
+            (alert.officer_id, alert.kind)
+            for alert in alerts_for_report(report_id, session=session)
+            if alert.kind == AlertKind.referral_pending
+        ]
+    # The receiving agency's supervisor only: not its officer on duty, not the referring side.
+    assert queued == [(supervisor, AlertKind.referral_pending)]
 
 
 # -- the reporter
