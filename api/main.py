@@ -22,7 +22,7 @@ from api.console.app import create_console
 from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, health, reports, stats, webhooks
+from api.routes import audit, auth, cases, exports, health, reports, stats, webhooks
 from api.routes.webhooks import take_telegram_event
 from api.runtime import Runtime, build_runtime, telegram_bot, unrouted_warning
 from api.settings import Settings, TelegramMode
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(webhooks.router)
-    for module in (auth, reports, stats, audit):
+    for module in (auth, reports, cases, exports, stats, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount(CONSOLE_PREFIX, create_console(runtime))
     return app
