@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import RedirectResponse, Response
 
@@ -492,12 +491,15 @@ def export_simfoni(
     end: Annotated[str, Query(alias="to", max_length=10)] = "",
     format: Annotated[Literal["csv", "xlsx"], Query()] = "xlsx",
 ) -> Response:
-    """The API's export (the same rows, the same audit entry); a bad range is said on the page."""
+    """The API's export (the same rows, the same audit entry); a range that is not one (the API
+    would give an empty file) is said on the page."""
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
-        return export_routes.export_simfoni(caller, runtime, first, last, format)
-    except (ValueError, RequestValidationError):
+    except ValueError:
+        first, last = date.max, date.min
+    if first > last:
         return _redirect(request, "/stats", err="err.export")
+    return export_routes.export_simfoni(caller, runtime, first, last, format)
 
 
 def _dimension_label(words: Words, dimension: str, value: str) -> str:
