@@ -231,8 +231,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "case.perpetrator_relation": "Hubungan Pelaku",
         "case.perpetrator_sex": "Jenis Kelamin Pelaku",
         "case.services_given": "Layanan",
-        "case.service": "Jenis layanan",
-        "case.service_date": "Tanggal layanan",
+        "case.service": "Jenis",
+        "case.service_date": "Tanggal",
         "case.services_hint": "Isi jenis dan tanggal untuk menambah layanan; kosongkan tanggal "
         "untuk menghapusnya.",
         "case.saved": "Terakhir disimpan oleh {who}, {when}.",
@@ -478,8 +478,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "case.perpetrator_relation": "Perpetrator's relation (Hubungan Pelaku)",
         "case.perpetrator_sex": "Perpetrator's sex (Jenis Kelamin Pelaku)",
         "case.services_given": "Services given (Layanan)",
-        "case.service": "Service",
-        "case.service_date": "Date of the service",
+        "case.service": "Kind",
+        "case.service_date": "Date",
         "case.services_hint": "Fill in a service and its date to add it; empty the date to remove "
         "one.",
         "case.saved": "Last saved by {who}, {when}.",
