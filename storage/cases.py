@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from storage import simfoni
 from storage.models import CaseRecord, EventKind, Report, ReportEvent
-from storage.triage import Scope
+from storage.triage import STATS_DIMENSIONS, Scope
 
 CASE_FIELDS = (
     "victim_age_band",
@@ -115,13 +116,28 @@ def _normalised(field: str, value: Any) -> Any:
     return value
 
 
+# What a case needs of its report (the answers it starts from), and what the export and the
+# statistics show: never the encrypted story or reply address, which are not even loaded.
+CASE_COLUMNS = ("id", "created_at", "agency_id", *simfoni.FROM_REPORTER)
+EXPORT_COLUMNS = (*CASE_COLUMNS, "reference", "province", "regency", "status")
+STATS_COLUMNS = (*CASE_COLUMNS, *(name for name in STATS_DIMENSIONS if name != "month"))
+
+
+def _with_cases(columns: tuple[str, ...]) -> Any:
+    """Reports (those ``columns`` of them) each with its stored case, or ``None``."""
+    return (
+        select(Report, CaseRecord)
+        .options(load_only(*(getattr(Report, name) for name in dict.fromkeys(columns))))
+        .join(CaseRecord, col(CaseRecord.report_id) == col(Report.id), isouter=True)
+    )
+
+
 def cases_received(
     agency_id: int, start: datetime, end: datetime, *, session: Session
 ) -> list[tuple[Report, CaseRecord]]:
     """The agency's reports received in ``[start, end)``, oldest first, each with its case."""
     statement = (
-        select(Report, CaseRecord)
-        .join(CaseRecord, col(CaseRecord.report_id) == col(Report.id), isouter=True)
+        _with_cases(EXPORT_COLUMNS)
         .where(
             Report.agency_id == agency_id,
             col(Report.created_at) >= start,
@@ -144,11 +160,7 @@ def counts(
 ) -> dict[tuple[str, str], int]:
     """Report counts by one or two dimensions, at least one a case field (``case.place``); the
     report's own dimensions as :func:`storage.triage.counts` counts them."""
-    statement = (
-        select(Report, CaseRecord)
-        .join(CaseRecord, col(CaseRecord.report_id) == col(Report.id), isouter=True)
-        .where(scope.where())
-    )
+    statement = _with_cases(STATS_COLUMNS).where(scope.where())
     found: dict[tuple[str, str], int] = {}
     for report, record in session.exec(statement).all():
         case = record if record is not None else started_case(report)
