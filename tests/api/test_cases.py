@@ -40,6 +40,7 @@ def team(desk: Desk) -> dict[str, int]:
         "central": central,
         "other": other,
         "sari": desk.officer("sari", central),
+        "budi": desk.officer("budi", central),
         "kepala": desk.officer("kepala", central, Role.supervisor),
         "lampung": desk.officer("lampung", other),
         "kepala-lampung": desk.officer("kepala-lampung", other, Role.supervisor),
@@ -173,7 +174,7 @@ def test_an_unknown_band_form_or_field_is_refused_with_422_and_nothing_saved(
     assert case_of(desk, report_id, headers)["updated_at"] is None
 
 
-def test_another_agencys_report_is_404_and_an_unclaimed_one_409(
+def test_another_agencys_report_is_404_and_only_the_holder_or_a_supervisor_saves(
     desk: Desk, team: dict[str, int]
 ) -> None:
     report_id = desk.report(answers=CHILD_AT_HOME)
@@ -185,7 +186,13 @@ def test_another_agencys_report_is_404_and_an_unclaimed_one_409(
     response = put_case(desk, report_id, desk.login("sari"), body)
     assert response.status_code == 409
     assert response.json()["allowed"] == ["claim"]
+    # Once claimed, the holder records the case (or a supervisor for them), not a colleague.
+    claimed(desk, report_id, "sari")
+    response = put_case(desk, report_id, desk.login("budi"), body)
+    assert response.status_code == 409
+    assert response.json()["holder"] == "sari"
     assert case_of(desk, report_id, desk.login("sari"))["victim_age_band"] is None
+    assert put_case(desk, report_id, desk.login("kepala"), body).status_code == 200
 
 
 # --- the export ---
