@@ -24,7 +24,18 @@ from api.console.app import create_console
 from api.errors import Refused, refused
 from api.logs import configure_logging
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, health, me, referrals, reports, stats, webhooks
+from api.routes import (
+    audit,
+    auth,
+    cases,
+    exports,
+    health,
+    me,
+    referrals,
+    reports,
+    stats,
+    webhooks,
+)
 from api.routes.webhooks import take_telegram_event
 from api.runtime import (
     Runtime,
@@ -97,7 +108,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(webhooks.router)
-    for module in (auth, reports, referrals, stats, audit, me):
+    for module in (auth, reports, referrals, cases, exports, stats, audit, me):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount(CONSOLE_PREFIX, create_console(runtime))
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date as Day
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -9,13 +10,29 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from storage.models import Priority, ReferralStatus, ReportStatus
+from storage.simfoni import AgeBand, Place, Relation, Sex, ViolenceForm
+from storage.simfoni import Service as SimfoniService
 
 REPORT_ID = r"^[0-9a-f-]{1,36}$"
 Action = Literal["start", "refer", "resolve", "close", "reopen"]
 Service = Literal[
     "psychosocial", "medical", "legal", "shelter", "police", "economic", "rehabilitation"
 ]
-Dimension = Literal["category", "province", "month", "priority", "reporter", "victim_age"]
+Dimension = Literal[
+    "category",
+    "province",
+    "month",
+    "priority",
+    "reporter",
+    "victim_age",
+    # SIMFONI's categories, from the case record (storage.cases)
+    "case.victim_age_band",
+    "case.victim_sex",
+    "case.violence_forms",
+    "case.place",
+    "case.perpetrator_relation",
+    "case.perpetrator_sex",
+]
 
 
 class Problem(BaseModel):
@@ -54,6 +71,53 @@ class AttachmentPublic(BaseModel):
     kind: str = Field(examples=["photo"])
     size: int = Field(description="bytes", examples=[183204])
     sha256: str | None = Field(description="of the file as the reporter sent it")
+
+
+class ServiceGiven(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: SimfoniService
+    date: Day = Field(examples=["2026-11-22"])
+
+
+class CaseFields(BaseModel):
+    """The case in SIMFONI PPA's categories (CONTRACT §8)."""
+
+    victim_age_band: AgeBand | None = None
+    victim_sex: Sex | None = None
+    violence_forms: list[ViolenceForm] = Field(default_factory=list, max_length=7)
+    place: Place | None = None
+    perpetrator_relation: Relation | None = None
+    perpetrator_sex: Sex | None = None
+    services_given: list[ServiceGiven] = Field(default_factory=list, max_length=100)
+
+
+class CaseUpdate(CaseFields):
+    """Any of the fields; a field left out stays as it is, ``null`` (or ``[]``) empties it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "victim_age_band": "13-17",
+                    "violence_forms": ["seksual", "psikis"],
+                    "perpetrator_relation": "guru",
+                    "perpetrator_sex": "L",
+                    "services_given": [{"service": "pengaduan", "date": "2026-11-22"}],
+                }
+            ]
+        },
+    )
+
+
+class CasePublic(CaseFields):
+    from_reporter: list[str] = Field(
+        description="the fields whose value came from the reporter's answers (unchanged since)",
+        examples=[["victim_sex", "place"]],
+    )
+    updated_at: datetime | None = Field(description="`null` until an officer first saves it")
+    updated_by: str | None = Field(description="username of the officer who saved it last")
 
 
 class ReportSummary(BaseModel):
@@ -118,6 +182,7 @@ class ReportPublic(ReportSummary):
         "others go to `transitions`",
         examples=[["release", "start", "refer", "resolve"]],
     )
+    case: CasePublic = Field(description="the case in SIMFONI's categories (`PUT …/case`)")
 
 
 class ReportsPublic(BaseModel):

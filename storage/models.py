@@ -259,6 +259,7 @@ class EventKind(StrEnum):
     note = "note"
     referral = "referral"
     referral_update = "referral_update"  # a referral accepted, declined, done or revoked
+    case = "case"  # the SIMFONI case record changed (issue 15)
 
 
 class ReportEvent(SQLModel, table=True):
@@ -560,3 +561,29 @@ class Referral(SQLModel, table=True):
     answered_by: int | None = Field(default=None, foreign_key="officer.id")
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+# --- the SIMFONI case record (issue 15) ---------------------------------------------------------
+
+
+class CaseRecord(SQLModel, table=True):
+    """A report as a case in SIMFONI PPA's categories (codes of :mod:`storage.simfoni`), filled
+    in by officers. ``from_reporter`` names the fields still holding the value the reporter's
+    answers gave. No text: codes, and dates of services."""
+
+    __tablename__ = "case_record"
+
+    report_id: str = Field(
+        foreign_key="report.id", sa_type=sa.String(36), primary_key=True, ondelete="CASCADE"
+    )
+    victim_age_band: str | None = _code(8)
+    victim_sex: str | None = _code(1)
+    violence_forms: list[str] = Field(default_factory=list, sa_type=JSON)
+    place: str | None = _code()
+    perpetrator_relation: str | None = _code()
+    perpetrator_sex: str | None = _code(1)
+    # [{"service": code, "date": "YYYY-MM-DD"}, …]
+    services_given: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+    from_reporter: list[str] = Field(default_factory=list, sa_type=JSON)
+    updated_at: datetime = _created()
+    updated_by: int | None = Field(default=None, foreign_key="officer.id")

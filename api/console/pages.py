@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
@@ -33,6 +34,8 @@ from api.console.session import (
 from api.console.words import STRINGS, Words
 from api.errors import Refused, not_found
 from api.routes import audit as audit_routes
+from api.routes import cases as case_routes
+from api.routes import exports as export_routes
 from api.routes import me as me_routes
 from api.routes import referrals as referral_routes
 from api.routes import reports as report_routes
@@ -42,6 +45,7 @@ from api.runtime import Runtime
 from api.schemas import (
     REPORT_ID,
     AssignmentCreate,
+    CaseUpdate,
     Dimension,
     DutyUpdate,
     MessageCreate,
@@ -55,8 +59,9 @@ from api.schemas import (
 from api.security import RuntimeDep
 from bot.messages import ReplyAddress
 from flows.report import REPORT_FIELDS
-from storage import audit, officers, windows
+from storage import audit, officers, simfoni, windows
 from storage.agencies import directory, get_agency, list_agencies
+from storage.cases import is_case_dimension
 from storage.lifecycle import ACTIONS
 from storage.models import Channel, Priority, Report, ReportStatus, Role, WindowNotice, utcnow
 from storage.referrals import services_consented
@@ -230,6 +235,7 @@ def report_page(
         "held": _held(runtime, report.id),
         "ok": _notice(request, "ok"),
         "err": _notice(request, "err"),
+        "case_choices": CASE_CHOICES,
     }
     return render(request, "report.html", context, officer=caller)
 
@@ -246,6 +252,23 @@ def _held(runtime: Runtime, report_id: str) -> dict[str, Any] | None:
     if window is None or window.held_since is None:
         return None
     return {"since": window.held_since, "notified": window.notice is WindowNotice.sent}
+
+
+def _choices(field: str, codes: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(code, simfoni.label(field, code)) for code in codes]
+
+
+# The case section's choices: SIMFONI's codes with SIMFONI's words (the same in both languages,
+# as officers type them into SIMFONI).
+CASE_CHOICES = {
+    "victim_age_band": _choices("victim_age_band", simfoni.AGE_BANDS),
+    "victim_sex": _choices("victim_sex", simfoni.SEXES),
+    "violence_forms": _choices("violence_forms", simfoni.VIOLENCE_FORMS),
+    "place": _choices("place", simfoni.PLACES),
+    "perpetrator_relation": _choices("perpetrator_relation", simfoni.RELATIONS),
+    "perpetrator_sex": _choices("perpetrator_sex", simfoni.SEXES),
+    "services_given": _choices("services_given", simfoni.SERVICES),
+}
 
 
 def _notice(request: Request, kind: str) -> str | None:
@@ -320,7 +343,7 @@ class Case:
         ok: str | Callable[[Any], str],
         body: type[BaseModel] | None = None,
         /,
-        **fields: str | None,
+        **fields: object,
     ) -> Response:
         """The API's function ``carry_out`` (with ``fields`` as its ``body`` model, if it takes
         one); back to the report with a message saying how it went."""
@@ -407,6 +430,40 @@ def message(case: CaseDep, text: FormText = "") -> Response:
 @router.post("/reports/{report_id}/assign")
 def assign(case: SupervisedCaseDep, officer: FormText = "") -> Response:
     return case.act(report_routes.assign_report, "ok.assign", AssignmentCreate, officer=officer)
+
+
+@router.post("/reports/{report_id}/case")
+def save_case(
+    case: CaseDep,
+    *,
+    victim_age_band: FormText = "",
+    victim_sex: FormText = "",
+    violence_forms: Annotated[list[str] | None, Form()] = None,
+    place: FormText = "",
+    perpetrator_relation: FormText = "",
+    perpetrator_sex: FormText = "",
+    service: Annotated[list[str] | None, Form()] = None,
+    service_date: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """The whole case section at once: an empty choice empties the field; a service row counts
+    when both its kind and its date are filled in."""
+    services = [
+        {"service": kind, "date": day}
+        for kind, day in zip(service or [], service_date or [], strict=False)
+        if kind and day
+    ]
+    return case.act(
+        case_routes.update_case,
+        "ok.case",
+        CaseUpdate,
+        victim_age_band=victim_age_band or None,
+        victim_sex=victim_sex or None,
+        violence_forms=violence_forms or [],
+        place=place or None,
+        perpetrator_relation=perpetrator_relation or None,
+        perpetrator_sex=perpetrator_sex or None,
+        services_given=services,
+    )
 
 
 # Claiming and giving back: the API's function by the last word of the path. Last among the
@@ -541,19 +598,46 @@ def stats_page(
     chart = charts.bar_chart(
         [(_dimension_label(words, rows, cell.row), cell.count) for cell in cells]
     )
+    today = utcnow().astimezone(simfoni.WIB).date()
     context = {
         "rows": rows,
         "dimensions": DIMENSIONS,
         "chart": chart,
         "total": total.count if total else None,
         "threshold": table.threshold,
+        "export_from": today.replace(day=1).isoformat(),
+        "export_to": today.isoformat(),
+        "err": _notice(request, "err"),
     }
     return render(request, "stats.html", context, officer=caller)
+
+
+@router.get("/exports/simfoni")
+def export_simfoni(
+    request: Request,
+    runtime: RuntimeDep,
+    caller: ConsoleSupervisor,
+    *,
+    start: Annotated[str, Query(alias="from", max_length=10)] = "",
+    end: Annotated[str, Query(alias="to", max_length=10)] = "",
+    format: Annotated[Literal["csv", "xlsx"], Query()] = "xlsx",
+) -> Response:
+    """The API's export (the same rows, the same audit entry); a range that is not one (the API
+    would give an empty file) is said on the page."""
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        first, last = date.max, date.min
+    if first > last:
+        return _redirect(request, "/stats", err="err.export")
+    return export_routes.export_simfoni(caller, runtime, first, last, format)
 
 
 def _dimension_label(words: Words, dimension: str, value: str) -> str:
     if value == "unknown":
         return words("unknown")
+    if is_case_dimension(dimension):
+        return simfoni.label(dimension.removeprefix("case."), value)
     if dimension == "priority":
         return words(f"priority.{value}")
     return value if dimension == "month" else words.answer(dimension, value)

@@ -5,14 +5,14 @@ officer reads what the reporter was shown, and region names from the Kemendagri 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flows.machine import Flows
+from storage.simfoni import WIB
 
 LANGUAGES = ("id", "en")
-# Officers work in western Indonesia mostly; one zone, named, keeps times unambiguous on a shared
-# screen (the API itself speaks UTC).
-WIB = timezone(timedelta(hours=7), "WIB")
+# Officers work in western Indonesia mostly; one zone, named (WIB, the SIMFONI export's reporting
+# day too), keeps times unambiguous on a shared screen (the API itself speaks UTC).
 
 STRINGS: dict[str, dict[str, str]] = {
     "id": {
@@ -293,6 +293,48 @@ STRINGS: dict[str, dict[str, str]] = {
         "act.referral.done": "menyelesaikan rujukan",
         "act.referral.revoke": "menarik rujukan",
         "act.referral.attachment": "mengunduh bukti rujukan",
+        # --- the SIMFONI case record and export (issue 15) ---
+        "case.title": "Data kasus",
+        "case.hint": 'Kategori SIMFONI PPA, untuk input data bulanan. Isian bertanda "dari '
+        'pelapor" berasal dari jawaban pelapor: periksa dan lengkapi.',
+        "case.from_reporter": "dari pelapor",
+        "case.none": "— belum diisi —",
+        "case.victim_age_band": "Usia Korban",
+        "case.victim_sex": "Jenis Kelamin Korban",
+        "case.violence_forms": "Bentuk Kekerasan",
+        "case.place": "Tempat Kejadian",
+        "case.perpetrator_relation": "Hubungan Pelaku",
+        "case.perpetrator_sex": "Jenis Kelamin Pelaku",
+        "case.services_given": "Layanan",
+        "case.service": "Jenis",
+        "case.service_date": "Tanggal",
+        "case.services_hint": "Isi jenis dan tanggal untuk menambah layanan; kosongkan tanggal "
+        "untuk menghapusnya.",
+        "case.saved": "Terakhir disimpan oleh {who}, {when}.",
+        "case.unsaved": "Belum pernah disimpan.",
+        "case.submit": "Simpan data kasus",
+        "ok.case": "Data kasus disimpan.",
+        "event.case": "memperbarui data kasus",
+        "act.report.case": "memperbarui data kasus",
+        "act.export.simfoni": "mengekspor data SIMFONI",
+        "dim.case.victim_age_band": "SIMFONI: usia korban",
+        "dim.case.victim_sex": "SIMFONI: jenis kelamin korban",
+        "dim.case.violence_forms": "SIMFONI: bentuk kekerasan",
+        "dim.case.place": "SIMFONI: tempat kejadian",
+        "dim.case.perpetrator_relation": "SIMFONI: hubungan pelaku",
+        "dim.case.perpetrator_sex": "SIMFONI: jenis kelamin pelaku",
+        "stats.forms_note": "Satu laporan dihitung pada setiap bentuk kekerasannya, jadi jumlahnya "
+        "bisa melebihi jumlah laporan.",
+        "export.title": "Ekspor SIMFONI",
+        "export.hint": "Satu baris per laporan lembaga Anda yang diterima pada rentang ini "
+        "(tanggal WIB), dengan kolom SIMFONI PPA. Tanpa cerita, berkas, atau kontak. Setiap "
+        "ekspor tercatat di log audit.",
+        "export.from": "Dari tanggal",
+        "export.to": "Sampai tanggal",
+        "export.format": "Format",
+        "export.submit": "Unduh ekspor",
+        "err.export": "Rentang tanggal tidak sah: isi kedua tanggal, yang awal tidak sesudah "
+        "yang akhir.",
     },
     "en": {
         "app": "Lapor Aman — Officers' console",
@@ -571,6 +613,47 @@ STRINGS: dict[str, dict[str, str]] = {
         "act.referral.done": "finished the referral",
         "act.referral.revoke": "withdrew the referral",
         "act.referral.attachment": "downloaded the referral's evidence",
+        # --- the SIMFONI case record and export (issue 15) ---
+        "case.title": "Case data (SIMFONI)",
+        "case.hint": "SIMFONI PPA's categories, for the monthly data entry. Values marked "
+        '"from the reporter" come from the reporter\'s answers: check and complete them.',
+        "case.from_reporter": "from the reporter",
+        "case.none": "— not set —",
+        "case.victim_age_band": "Victim's age (Usia Korban)",
+        "case.victim_sex": "Victim's sex (Jenis Kelamin Korban)",
+        "case.violence_forms": "Forms of violence (Bentuk Kekerasan)",
+        "case.place": "Place (Tempat Kejadian)",
+        "case.perpetrator_relation": "Perpetrator's relation (Hubungan Pelaku)",
+        "case.perpetrator_sex": "Perpetrator's sex (Jenis Kelamin Pelaku)",
+        "case.services_given": "Services given (Layanan)",
+        "case.service": "Kind",
+        "case.service_date": "Date",
+        "case.services_hint": "Fill in a service and its date to add it; empty the date to remove "
+        "one.",
+        "case.saved": "Last saved by {who}, {when}.",
+        "case.unsaved": "Not saved yet.",
+        "case.submit": "Save the case data",
+        "ok.case": "Case data saved.",
+        "event.case": "updated the case data",
+        "act.report.case": "updated the case data",
+        "act.export.simfoni": "exported SIMFONI data",
+        "dim.case.victim_age_band": "SIMFONI: victim's age",
+        "dim.case.victim_sex": "SIMFONI: victim's sex",
+        "dim.case.violence_forms": "SIMFONI: form of violence",
+        "dim.case.place": "SIMFONI: place",
+        "dim.case.perpetrator_relation": "SIMFONI: perpetrator's relation",
+        "dim.case.perpetrator_sex": "SIMFONI: perpetrator's sex",
+        "stats.forms_note": "A report counts under each of its forms of violence, so the total "
+        "can exceed the number of reports.",
+        "export.title": "SIMFONI export",
+        "export.hint": "One row per report of your agency received in this range (dates in WIB), "
+        "in SIMFONI PPA's columns. No story, file or contact. Every export is recorded in the "
+        "audit log.",
+        "export.from": "From",
+        "export.to": "To",
+        "export.format": "Format",
+        "export.submit": "Download the export",
+        "err.export": "Not a valid range: fill in both dates, the first not after the last.",
     },
 }
 

@@ -19,6 +19,7 @@ from api.schemas import (
     AssignmentCreate,
     AttachmentPublic,
     CallbackPublic,
+    CasePublic,
     EventPublic,
     MessageCreate,
     MessageSent,
@@ -31,11 +32,12 @@ from api.schemas import (
     errors,
 )
 from api.security import CurrentOfficer, CurrentSupervisor, RuntimeDep
-from storage import audit, media, reports, triage
+from storage import audit, cases, media, reports, triage
 from storage.lifecycle import IllegalMove, allowed_actions
 from storage.masking import mask_pii
 from storage.models import (
     Agency,
+    CaseRecord,
     MessageDirection,
     Officer,
     Priority,
@@ -157,6 +159,23 @@ def _public(report: Report, runtime: Runtime, session: Session, now: datetime) -
         story=cipher.decrypt_text(report.story_masked) if report.story_masked else None,
         attachments=attachments,
         allowed_actions=allowed_actions(report.status),
+        case=case_public(cases.case_of(report, session=session), session),
+    )
+
+
+def case_public(record: CaseRecord, session: Session) -> CasePublic:
+    saved = record.updated_by is not None  # a case nobody saved is the reporter's answers alone
+    return CasePublic(
+        victim_age_band=record.victim_age_band,
+        victim_sex=record.victim_sex,
+        violence_forms=record.violence_forms,
+        place=record.place,
+        perpetrator_relation=record.perpetrator_relation,
+        perpetrator_sex=record.perpetrator_sex,
+        services_given=record.services_given,
+        from_reporter=record.from_reporter,
+        updated_at=record.updated_at if saved else None,
+        updated_by=triage.username_of(record.updated_by, session=session),
     )
 
 

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Query
 from api.schemas import Dimension, StatsCell, StatsPublic, errors
 from api.security import CurrentOfficer, RuntimeDep
 from api.suppression import THRESHOLD, TOTAL, suppress
-from storage import triage
+from storage import cases, triage
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
 
 @router.get(
     "",
-    summary="Counts by one dimension, or two (`columns`), with every count below 10 suppressed",
+    summary="Counts by one dimension, or two (`columns`), with every count below 10 suppressed; "
+    "`case.…` dimensions count SIMFONI's categories (a report counts under each of its forms of "
+    "violence)",
     responses=errors(401, 422),
 )
 def read_stats(
@@ -31,7 +33,10 @@ def read_stats(
     if columns == rows:
         columns = None  # a table of a dimension by itself is its one-way table
     with runtime.database.unit() as session:
-        counts = triage.counts(caller, rows, columns, session=session)
+        # SIMFONI's categories come from the case record, the rest from the report's answers.
+        by_case = cases.is_case_dimension(rows) or cases.is_case_dimension(columns)
+        count = cases.counts if by_case else triage.counts
+        counts = count(caller, rows, columns, session=session)
     row_keys = sorted({row for row, _ in counts})
     col_keys = sorted({col for _, col in counts}) if columns else None
     table = suppress(counts, row_keys, col_keys)

@@ -117,6 +117,7 @@ class Desk:
         category: str = "sexual",
         story: str | None = None,
         callback: str | None = None,
+        answers: dict[str, str] | None = None,
     ) -> str:
         cipher = self.runtime.crypto.cipher
         now = created_at or datetime.now(UTC)
@@ -130,6 +131,7 @@ class Desk:
                         "victim_age": "child",
                         "needs": list(needs),
                         "contact": "phone" if callback else "anonymous",
+                        **(answers or {}),
                     },
                     priority=priority,
                     danger=priority is Priority.critical,

@@ -21,6 +21,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "referrals": {"service": "legal", "organisation": "LBH"},
     "messages": {"text": "halo"},
     "assign": {"officer": "budi"},
+    "case": {"victim_age_band": "13-17"},
 }
 
 

@@ -1,7 +1,7 @@
 """whatsapp window: when each reporter last wrote, what waits for them, the template's state
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 16:30:00
 """
 

@@ -1,7 +1,7 @@
 """officer alerts: contact data, Telegram link codes, the alert queue
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-01 16:10:00
 """
 

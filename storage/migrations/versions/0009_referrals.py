@@ -1,7 +1,7 @@
 """referrals between agencies, and the services agencies offer
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-01 16:10:00
 """
 
