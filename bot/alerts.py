@@ -30,7 +30,7 @@ from storage import alerts, officer_contacts
 from storage.alerts import AlertWork
 from storage.crypto import Crypto, DecryptionError
 from storage.db import Database
-from storage.models import AlertChannel, AlertKind, Priority
+from storage.models import TO_INCOMING_REFERRALS, AlertChannel, AlertKind, Priority
 
 log = logging.getLogger("lapor.alerts")
 
@@ -49,12 +49,22 @@ class AlertText:
     body: str
 
 
+# The words of a referral's change (the service and the agencies are not said: the console does).
+REFERRAL_CHANGES = {
+    AlertKind.referral_new: ("baru", "Ada rujukan baru untuk lembaga Anda."),
+    AlertKind.referral_accepted: ("diterima", "Rujukan lembaga Anda untuk laporan ini diterima."),
+    AlertKind.referral_declined: ("ditolak", "Rujukan lembaga Anda untuk laporan ini ditolak."),
+    AlertKind.referral_done: ("selesai", "Rujukan lembaga Anda untuk laporan ini selesai."),
+    AlertKind.referral_revoked: ("ditarik", "Rujukan untuk lembaga Anda ditarik kembali."),
+}
+
+
 def compose(work: AlertWork, place: str, public_url: str) -> AlertText:
     """The alert's words (Indonesian, the officers' language): the fixed facts and nothing else."""
     level = PRIORITY_WORDS[work.priority]
     # The receiving agency of a referral reads it under "Rujukan masuk" (the report's own page is
     # its holder's).
-    page = "referrals" if work.kind is AlertKind.referral_pending else f"reports/{work.report_id}"
+    page = "referrals" if work.kind in TO_INCOMING_REFERRALS else f"reports/{work.report_id}"
     link = f"{public_url.rstrip('/')}/console/{page}"
     received = work.received_at.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB")
     match work.kind:
@@ -66,6 +76,9 @@ def compose(work: AlertWork, place: str, public_url: str) -> AlertText:
         case AlertKind.referral_pending:
             subject = f"[Lapor Aman] Rujukan menunggu jawaban: laporan {work.reference}"
             opening = "Rujukan untuk laporan ini menunggu jawaban lembaga Anda."
+        case kind if kind in REFERRAL_CHANGES:
+            change, opening = REFERRAL_CHANGES[kind]
+            subject = f"[Lapor Aman] Rujukan {change}: laporan {work.reference}"
         case _:
             subject = f"[Lapor Aman] Laporan {level} {work.reference}"
             opening = f"Laporan baru dengan prioritas {level} masuk ke antrean lembaga Anda."

@@ -442,6 +442,19 @@ class AlertKind(StrEnum):
     new_report = "new_report"
     half_sla = "half_sla"
     referral_pending = "referral_pending"
+    # A referral's change, for the other agency's supervisors (CONTRACT §7).
+    referral_new = "referral_new"
+    referral_accepted = "referral_accepted"
+    referral_declined = "referral_declined"
+    referral_done = "referral_done"
+    referral_revoked = "referral_revoked"
+
+
+# The alerts that send a receiving agency to its incoming referrals (the report's own page is its
+# holder's, and answers "not found" to them).
+TO_INCOMING_REFERRALS = frozenset(
+    {AlertKind.referral_pending, AlertKind.referral_new, AlertKind.referral_revoked}
+)
 
 
 class AlertStatus(StrEnum):

@@ -15,10 +15,11 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from storage import agencies
+from storage import agencies, alerts
 from storage.lifecycle import Lifecycle, allowed_actions
 from storage.models import (
     Agency,
+    AlertKind,
     EventKind,
     Referral,
     ReferralStatus,
@@ -38,6 +39,17 @@ CONSENT_FOR_SERVICE = {
     Service.economic: "economic",
 }
 Action = Literal["accept", "decline", "done", "revoke"]
+# What the other agency's supervisors hear of each move (the receiving side answers, the
+# referring side revokes).
+ALERT_OF_ACTION: dict[str, AlertKind] = {
+    "accept": AlertKind.referral_accepted,
+    "decline": AlertKind.referral_declined,
+    "done": AlertKind.referral_done,
+    "revoke": AlertKind.referral_revoked,
+}
+TO_REFERRING_AGENCY = frozenset(
+    {AlertKind.referral_accepted, AlertKind.referral_declined, AlertKind.referral_done}
+)
 Direction = Literal["incoming", "outgoing"]
 LIFECYCLE = Lifecycle(
     "referral",
@@ -125,7 +137,21 @@ def create_referral(
     # A first referral moves the case to "referred"; later ones (or one after resolving) do not.
     if "refer" in allowed_actions(report.status):
         transition(report, "refer", scope, now, None, session=session)
+    alert_other_side(referral, AlertKind.referral_new, now, session=session)
     return referral
+
+
+def alert_other_side(
+    referral: Referral, kind: AlertKind, now: datetime, *, session: Session
+) -> int:
+    """Queue alerts of a referral's change for the other agency's supervisors, in the change's
+    transaction (CONTRACT §6 channels and content rules); none for an organisation outside."""
+    if referral.to_agency_id is None:
+        return 0
+    other = referral.from_agency_id if kind in TO_REFERRING_AGENCY else referral.to_agency_id
+    return alerts.queue_agency_alerts(
+        other, referral.report_id, kind, now, supervisors_only=True, session=session
+    )
 
 
 def _involves(scope: Scope) -> sa.ColumnElement[bool]:
@@ -217,6 +243,7 @@ def answer(
         text=text,
         session=session,
     )
+    alert_other_side(referral, ALERT_OF_ACTION[action], now, session=session)
     return referral
 
 

@@ -312,7 +312,6 @@ def _move(
             referral=referral.id,
             to=str(referral.status),
         )
-        # Where officer alerts (CONTRACT §6) plug in: tell the other side's supervisors of the move.
         if action in PUSHED:
             # Pushed only if the reporter chose the chat; otherwise read at their next `status`.
             help_ = referrals.help_arranged(report.id, session=session)

@@ -460,6 +460,38 @@ def test_a_referral_waiting_too_long_alerts_the_receiving_agencys_supervisors_on
     assert queued == [(supervisor, AlertKind.referral_pending)]
 
 
+def test_each_change_of_a_referral_alerts_the_other_agencys_supervisors(net: Desk) -> None:
+    with net.database.unit() as session:
+        dinsos = session.exec(select(Agency.id).where(Agency.code == "DINSOS-SMG")).one()
+        holder_spv = session.exec(select(Officer.id).where(Officer.username == "ayu.spv")).one()
+    assert dinsos is not None
+    assert holder_spv is not None
+    receiver_spv = net.officer("budi.spv", dinsos, Role.supervisor)
+    now = utcnow()
+    address = net.runtime.crypto.cipher.encrypt_text("x@ppa.example")
+    with net.database.unit() as session:
+        for officer in (receiver_spv, holder_spv):
+            set_email(officer, address, now, session=session)
+    report_id = claimed_report(net)
+
+    def alerted() -> list[tuple[int, str]]:
+        with net.database.unit() as session:
+            return sorted(
+                (alert.officer_id, str(alert.kind))
+                for alert in alerts_for_report(report_id, session=session)
+            )
+
+    referral = referral_to_dinsos(net, report_id)
+    assert alerted() == [(receiver_spv, "referral_new")]
+    move(net, referral, "accept")
+    move(net, referral, "done")
+    assert alerted() == [
+        (holder_spv, "referral_accepted"),
+        (holder_spv, "referral_done"),
+        (receiver_spv, "referral_new"),
+    ]
+
+
 # -- the reporter
 
 
