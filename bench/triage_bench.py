@@ -40,7 +40,7 @@ from storage.models import Officer, Report, Role
 from storage.officers import hash_password
 
 AGENCIES = 20
-REQUESTS = 200
+REQUESTS = 200  # each query, by default (``--requests``)
 PASSWORD = "kata-sandi-bench-panjang"
 STATUSES = [  # (status, share)
     ("new", 0.15),
@@ -141,15 +141,23 @@ def explain(database: Database, scope: triage.Scope) -> str:
     return "\n".join("  " + " ".join(str(part) for part in row) for row in plan)
 
 
-def timed(client: TestClient, path: str, headers: dict[str, str]) -> list[float]:
+def timed(client: TestClient, path: str, headers: dict[str, str], requests: int) -> list[float]:
     times = []
-    for _ in range(REQUESTS):
+    for _ in range(requests):
         started = time.perf_counter()
         response = client.get(path, headers=headers)
         times.append((time.perf_counter() - started) * 1000)
         if response.status_code != 200:
             raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
     return times
+
+
+def report(label: str, times: list[float]) -> None:
+    print(
+        f"{label:60} p50 {statistics.median(times):6.1f}  p95 {percentile(times, 0.95):6.1f}  "
+        f"p99 {percentile(times, 0.99):6.1f} ms",
+        flush=True,
+    )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -161,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", type=int, nargs="?", default=100_000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--requests", type=int, default=REQUESTS)
     arguments = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="lapor-triage-"))
     url = arguments.database_url or f"sqlite:///{workdir / 'bench.db'}"
@@ -168,7 +177,10 @@ def main() -> None:
     database = Database(url)
     started = time.monotonic()
     agency_ids, officer_ids = fill(database, arguments.reports)
-    print(f"{arguments.reports} reports in {time.monotonic() - started:.1f} s ({database.backend})")
+    print(
+        f"{arguments.reports} reports in {time.monotonic() - started:.1f} s ({database.backend})",
+        flush=True,
+    )
     for name, scope in (
         (
             "an agency officer",
@@ -182,7 +194,14 @@ def main() -> None:
     ):
         print(f"plan of the queue's first page for {name}:")
         print(explain(database, scope))
-    settings = Settings(database_url=url, state_dir=workdir / "state", log_level="WARNING")
+    # The sweeper (escalations) and the purge stay out of the measurement: a day away.
+    settings = Settings(
+        database_url=url,
+        state_dir=workdir / "state",
+        log_level="WARNING",
+        sweep_seconds=86400,
+        purge_hours=24,
+    )
     app = create_app(settings, database=database)
     with TestClient(app) as client:
         results: dict[str, list[float]] = {}
@@ -200,7 +219,9 @@ def main() -> None:
                 "page 2": f"/api/v1/reports?cursor={first['next_cursor']}",
             }
             for label, path in queries.items():
-                results[f"{officer:15} GET /api/v1/reports {label}"] = timed(client, path, headers)
+                name = f"{officer:15} GET /api/v1/reports {label}"
+                results[name] = timed(client, path, headers, arguments.requests)
+                report(name, results[name])
         browser = TestClient(app)
         login = browser.get("/console/login").text
         found = CSRF_INPUT.search(login)
@@ -209,17 +230,10 @@ def main() -> None:
             "/console/login",
             data={"username": "bench_officer", "password": PASSWORD, "csrf": found.group(1)},
         )
-        results[f"{'bench_officer':15} console /console/queue"] = timed(
-            browser, "/console/queue", {}
-        )
-    worst = 0.0
-    for label, times in results.items():
-        p99 = percentile(times, 0.99)
-        worst = max(worst, p99)
-        print(
-            f"{label:60} p50 {statistics.median(times):6.1f}  p95 {percentile(times, 0.95):6.1f}  "
-            f"p99 {p99:6.1f} ms"
-        )
+        name = f"{'bench_officer':15} console /console/queue"
+        results[name] = timed(browser, "/console/queue", {}, arguments.requests)
+        report(name, results[name])
+    worst = max(percentile(times, 0.99) for times in results.values())
     print(f"worst p99: {worst:.1f} ms (target ≤ 50): {'met' if worst <= 50 else 'NOT met'}")
     database.dispose()
 
