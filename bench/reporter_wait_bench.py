@@ -140,6 +140,17 @@ def telegram_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
     }
 
 
+async def deliver(client: httpx.AsyncClient, path: str, **request: Any) -> httpx.Response:
+    """POST a delivery; again if the connection broke (uvicorn closes idle keep-alive connections,
+    and a reporter may pick one just then), as the platforms redeliver."""
+    for _ in range(5):
+        try:
+            return await client.post(path, **request)
+        except httpx.TransportError:
+            await asyncio.sleep(0.05)
+    return await client.post(path, **request)
+
+
 async def reporter(
     number: int, level: Level, platform: Platform, client: httpx.AsyncClient, until: float
 ) -> None:
@@ -153,12 +164,13 @@ async def reporter(
             chat = f"wa:{wa_id}"
             raw, headers = signed(wa_id, step, text)
             posted = time.monotonic()
-            answer = await client.post("/webhooks/whatsapp", content=raw, headers=headers)
+            answer = await deliver(client, "/webhooks/whatsapp", content=raw, headers=headers)
         else:
             user_id = int(f"7{run}{number:04d}")
             chat = f"tg:{user_id}"
             posted = time.monotonic()
-            answer = await client.post(
+            answer = await deliver(
+                client,
                 "/webhooks/telegram",
                 json=telegram_update(next(UPDATE_IDS), user_id, text),
                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},

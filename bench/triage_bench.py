@@ -1,7 +1,8 @@
 """The triage side at scale: 100,000 reports, then the queue through the API and the console.
 
-Run: ``.venv/bin/python bench/triage_bench.py [reports] [--database-url URL]`` (SQLite in a
-temporary directory unless a PostgreSQL URL is given; the database is migrated, then filled).
+Run: ``.venv/bin/python bench/triage_bench.py [reports] [--database-url URL | --postgres]``
+(SQLite in a temporary directory, or the PostgreSQL at URL, or with ``--postgres`` a throwaway
+PostgreSQL started like the tests' one; the database is migrated, then filled).
 The reports spread over 20 agencies (1 % with no agency, waiting in the national agency's queue),
 over a year, with the statuses and priorities a busy service would have. The app runs in this
 process (``TestClient``: no network, so the figures are the server's own time plus the client's
@@ -38,6 +39,7 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Officer, Report, Role
 from storage.officers import hash_password
+from tests.pgserver import start_postgres
 
 AGENCIES = 20
 REQUESTS = 200  # each query, by default (``--requests``)
@@ -170,9 +172,21 @@ def main() -> None:
     parser.add_argument("reports", type=int, nargs="?", default=100_000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL")
     arguments = parser.parse_args()
+    if arguments.postgres:
+        server = start_postgres(durable=True)
+        try:
+            run(arguments, server.url)
+        finally:
+            server.stop()
+    else:
+        run(arguments, arguments.database_url)
+
+
+def run(arguments: argparse.Namespace, url: str | None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lapor-triage-"))
-    url = arguments.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    url = url or f"sqlite:///{workdir / 'bench.db'}"
     upgrade(url)
     database = Database(url)
     started = time.monotonic()
