@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -44,11 +45,13 @@ from fastapi.responses import JSONResponse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from webhook_bench import APP_SECRET, SCRIPT, free_port, signed, wait_ready
+from webhook_bench import APP_SECRET, SCRIPT, free_port, signed
 
 TOKEN = "123456:BENCH-token"
 SECRET = "bench-telegram-secret"
 LOST_AFTER = 10.0
+# Telegram numbers updates per bot, not per chat: one sequence for every simulated reporter.
+UPDATE_IDS = itertools.count(1)
 BOT_USER = {"id": 900000001, "is_bot": True, "first_name": "Lapor", "username": "lapor_bot"}
 
 
@@ -137,6 +140,17 @@ def telegram_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
     }
 
 
+async def deliver(client: httpx.AsyncClient, path: str, **request: Any) -> httpx.Response:
+    """POST a delivery; again if the connection broke (uvicorn closes idle keep-alive connections,
+    and a reporter may pick one just then), as the platforms redeliver."""
+    for _ in range(5):
+        try:
+            return await client.post(path, **request)
+        except httpx.TransportError:
+            await asyncio.sleep(0.05)
+    return await client.post(path, **request)
+
+
 async def reporter(
     number: int, level: Level, platform: Platform, client: httpx.AsyncClient, until: float
 ) -> None:
@@ -150,14 +164,15 @@ async def reporter(
             chat = f"wa:{wa_id}"
             raw, headers = signed(wa_id, step, text)
             posted = time.monotonic()
-            answer = await client.post("/webhooks/whatsapp", content=raw, headers=headers)
+            answer = await deliver(client, "/webhooks/whatsapp", content=raw, headers=headers)
         else:
             user_id = int(f"7{run}{number:04d}")
             chat = f"tg:{user_id}"
             posted = time.monotonic()
-            answer = await client.post(
+            answer = await deliver(
+                client,
                 "/webhooks/telegram",
-                json=telegram_update(step + 1, user_id, text),
+                json=telegram_update(next(UPDATE_IDS), user_id, text),
                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
             )
         acknowledged = time.monotonic()
@@ -189,6 +204,20 @@ def percentile(values: list[float], share: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def until_ready(base: str) -> None:
+    # Generous: on a busy shared machine the process's imports alone can take a minute.
+    deadline = time.monotonic() + 300
+    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"{base} did not come up")
 
 
 async def main_async(arguments: argparse.Namespace) -> list[Level]:
@@ -239,7 +268,7 @@ async def main_async(arguments: argparse.Namespace) -> list[Level]:
     ]
     try:
         base = f"http://127.0.0.1:{app_port}"
-        await asyncio.to_thread(wait_ready, base, "/readyz")
+        await until_ready(base)
         await measure(levels, base, arguments.seconds, platform)
     finally:
         process.terminate()

@@ -413,8 +413,9 @@ class SendBudget(SQLModel, table=True):
     next_slot: float = Field(default=0.0, sa_type=sa.Double())
 
 
-# The queue's order (priority, then age; see storage.triage.queue_statement), within an agency and
-# over all of them (admins), so that a page of the queue is read from an index, not sorted.
+# The queue's order (priority, then age; see storage.triage.queue_statement), within an agency,
+# over all of them (admins) and for one officer's claims ("mine"), so that a page of the queue is
+# read from an index, not sorted (nor found by scanning the whole queue in order).
 sa.Index(
     "ix_report_agency_order",
     Report.__table__.c.agency_id,  # type: ignore[attr-defined]
@@ -424,6 +425,13 @@ sa.Index(
 )
 sa.Index(
     "ix_report_order",
+    Report.__table__.c.priority,  # type: ignore[attr-defined]
+    Report.__table__.c.created_at,  # type: ignore[attr-defined]
+    Report.__table__.c.id,  # type: ignore[attr-defined]
+)
+sa.Index(
+    "ix_report_claimed_order",
+    Report.__table__.c.claimed_by,  # type: ignore[attr-defined]
     Report.__table__.c.priority,  # type: ignore[attr-defined]
     Report.__table__.c.created_at,  # type: ignore[attr-defined]
     Report.__table__.c.id,  # type: ignore[attr-defined]

@@ -29,9 +29,13 @@ def upgrade() -> None:
         "ix_report_agency_order", "report", ["agency_id", "priority", "created_at", "id"]
     )
     op.create_index("ix_report_order", "report", ["priority", "created_at", "id"])
+    op.create_index(
+        "ix_report_claimed_order", "report", ["claimed_by", "priority", "created_at", "id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_report_claimed_order", table_name="report")
     op.drop_index("ix_report_order", table_name="report")
     op.drop_index("ix_report_agency_order", table_name="report")
     op.drop_table("send_budget")
