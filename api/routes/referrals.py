@@ -19,6 +19,7 @@ from api.routes.reports import (
     _names,
     _unit,
     attachment_response,
+    evidence_file,
 )
 from api.runtime import Runtime
 from api.schemas import (
@@ -37,7 +38,7 @@ from api.schemas import (
 )
 from api.security import CurrentOfficer, RuntimeDep
 from flows.engine import format_help
-from storage import agencies, media, referrals, triage
+from storage import agencies, referrals, triage
 from storage.models import Agency, Referral, ReferralStatus, Report, Service, utcnow
 from storage.triage import Scope
 
@@ -382,13 +383,7 @@ def download_attachment(
     now = utcnow()
     with _unit(runtime) as session:
         referral, report = _load_referral(referral_id, caller, session)
-        found = next(
-            (a for a in triage.attachments_of(report, session=session) if a.id == attachment_id),
-            None,
-        )
-        content = media.content_of(attachment_id, session=session) if found else None
-        if found is None or content is None:
-            raise Refused(404, "attachment not found")
+        found, content = evidence_file(report, attachment_id, session)
         _audit(
             "referral.attachment",
             report,
@@ -398,4 +393,4 @@ def download_attachment(
             referral=referral.id,
             attachment=found.id,
         )
-    return attachment_response(runtime, found.kind, found.id, found.content_type, content)
+    return attachment_response(runtime, found, content)

@@ -37,6 +37,7 @@ from storage.lifecycle import IllegalMove, allowed_actions
 from storage.masking import mask_pii
 from storage.models import (
     Agency,
+    Attachment,
     CaseRecord,
     MessageDirection,
     Officer,
@@ -429,26 +430,30 @@ def download_attachment(
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session)
-        found = next(
-            (a for a in triage.attachments_of(report, session=session) if a.id == attachment_id),
-            None,
-        )
-        content = media.content_of(attachment_id, session=session) if found else None
-        if found is None or content is None:
-            raise Refused(404, "attachment not found")
+        found, content = evidence_file(report, attachment_id, session)
         _audit("report.attachment", report, caller, now, session, attachment=found.id)
-    return attachment_response(runtime, found.kind, found.id, found.content_type, content)
+    return attachment_response(runtime, found, content)
 
 
-def attachment_response(
-    runtime: Runtime, kind: str, attachment_id: str, content_type: str, content: bytes
-) -> Response:
+def evidence_file(report: Report, attachment_id: str, session: Session) -> tuple[Attachment, bytes]:
+    """One of the report's stored evidence files and its (encrypted) content; 404 otherwise."""
+    found = next(
+        (a for a in triage.attachments_of(report, session=session) if a.id == attachment_id),
+        None,
+    )
+    content = media.content_of(attachment_id, session=session) if found else None
+    if found is None or content is None:
+        raise Refused(404, "attachment not found")
+    return found, content
+
+
+def attachment_response(runtime: Runtime, found: Attachment, content: bytes) -> Response:
     """An evidence file, decrypted, as a download the browser neither sniffs nor keeps."""
     return Response(
         runtime.crypto.cipher.decrypt(content),
-        media_type=content_type,
+        media_type=found.content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{kind}-{attachment_id[:8]}"',
+            "Content-Disposition": f'attachment; filename="{found.kind}-{found.id[:8]}"',
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
         },
