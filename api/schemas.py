@@ -6,7 +6,7 @@ from datetime import date as Day
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from storage.models import Priority, ReferralStatus, ReportStatus
@@ -48,9 +48,11 @@ class FieldProblem(BaseModel):
 
 
 class ValidationProblem(BaseModel):
-    """A 422: where each problem is and what kind (the submitted values are not echoed)."""
+    """A 422: where each problem is and what kind (the submitted values are not echoed), or one
+    sentence for a well-formed request the product cannot carry out (an agency that does not
+    offer the service, say)."""
 
-    detail: list[FieldProblem]
+    detail: list[FieldProblem] | str
 
 
 class Conflict(Problem):
@@ -398,7 +400,8 @@ class OfficerMe(BaseModel):
 
 
 class DutyUpdate(BaseModel):
-    on_duty: bool
+    # Strict: "on_duty": 0 or "yes" is a mistake to point out, not a choice to guess.
+    on_duty: StrictBool
 
 
 class TelegramLink(BaseModel):

@@ -35,6 +35,13 @@ def test_the_api_keeps_every_openapi_promise(app: FastAPI, desk: Desk, tmp_path:
                 *(f"{json.dumps(name)} = {json.dumps(value)}" for name, value in headers.items()),
                 "[parameters]",
                 f"report_id = {json.dumps(reports[0])}",
+                # CONTRACT §7: a referral the schema allows is refused with 422 when the agency
+                # does not offer the service (or is the caller's own, or is not known).
+                "[[operations]]",
+                'include-path = "/api/v1/reports/{report_id}/referrals"',
+                'include-method = "POST"',
+                "checks.positive_data_acceptance.expected-statuses = "
+                '["2xx", "401", "403", "404", "409", "422"]',
             ]
         ),
         encoding="utf-8",
