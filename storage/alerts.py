@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import conflict_insert
 from storage.leases import lease_due
 from storage.models import (
     Alert,
@@ -107,12 +107,10 @@ def queue_agency_alerts(
         }
         for officer_id, channel in wanted
     ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING gives back only the rows inserted (a driver's rowcount for a multi-row insert
     # is not to be trusted), on both backends.
     inserted = session.execute(
-        insert(Alert)
+        conflict_insert(Alert, session.get_bind().dialect.name)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["report_id", "officer_id", "channel", "kind"])
         .returning(col(Alert.id))

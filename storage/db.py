@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session
 
@@ -32,6 +33,12 @@ log = logging.getLogger("lapor.db")
 class _Queued:
     work: Callable[[Session], Any]
     future: Future[Any]
+
+
+def conflict_insert(table: Any, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ``ON CONFLICT`` (do nothing, or update) and ``RETURNING``: both
+    backends have them, each through its own dialect's construct."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def is_sqlite(url: str | URL) -> bool:

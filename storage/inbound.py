@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import conflict_insert
 from storage.models import Channel, Inbound, InboundStatus
 
 
 def _record_statement(dialect: str) -> sa.Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(_TABLE)
+        conflict_insert(_TABLE, dialect)
         .on_conflict_do_nothing(index_elements=["channel", "delivery_key"])
         .returning(_TABLE.c.id)
     )

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from storage.db import conflict_insert
 from storage.models import WhatsAppWindow, WindowNotice
 
 _TABLE: sa.Table = WhatsAppWindow.__table__  # type: ignore[attr-defined]
@@ -29,9 +29,7 @@ class Window:
 
 
 def _upsert(session: Session, values: dict[str, Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(WhatsAppWindow).values(**values)
+    return conflict_insert(WhatsAppWindow, session.get_bind().dialect.name).values(**values)
 
 
 def _window(row: sa.Row[Any] | None) -> Window | None:
