@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -51,11 +52,20 @@ def get_agency(code: str, *, session: Session) -> Agency | None:
 
 def list_agencies(*, session: Session) -> list[tuple[Agency, list[str]]]:
     """Every agency by code, with the region codes it covers."""
-    agencies = session.exec(select(Agency).order_by(col(Agency.code))).all()
-    regions: dict[int, list[str]] = {}
-    for row in session.exec(select(AgencyRegion).order_by(col(AgencyRegion.region_code))).all():
-        regions.setdefault(row.agency_id, []).append(row.region_code)
-    return [(agency, regions.get(agency.id or 0, [])) for agency in agencies]
+    return _with_regions(session.exec(select(Agency).order_by(col(Agency.code))).all(), session)
+
+
+def _with_regions(agencies: Sequence[Agency], session: Session) -> list[tuple[Agency, list[str]]]:
+    """Each agency with the region codes it covers, in code order."""
+    regions: dict[int, list[str]] = {agency.id or 0: [] for agency in agencies}
+    rows = session.exec(
+        select(AgencyRegion)
+        .where(col(AgencyRegion.agency_id).in_(regions))
+        .order_by(col(AgencyRegion.region_code))
+    ).all()
+    for row in rows:
+        regions[row.agency_id].append(row.region_code)
+    return [(agency, regions[agency.id or 0]) for agency in agencies]
 
 
 def services_of(agency_ids: set[int], *, session: Session) -> dict[int, list[str]]:
@@ -100,13 +110,4 @@ def directory(
         statement = statement.where(
             sa.or_(col(Agency.national).is_(True), col(Agency.id).in_(covers))
         )
-    agencies = list(session.exec(statement).all())
-    regions: dict[int, list[str]] = {agency.id or 0: [] for agency in agencies}
-    rows = session.exec(
-        select(AgencyRegion)
-        .where(col(AgencyRegion.agency_id).in_(regions))
-        .order_by(col(AgencyRegion.region_code))
-    ).all()
-    for row in rows:
-        regions[row.agency_id].append(row.region_code)
-    return [(agency, regions[agency.id or 0]) for agency in agencies]
+    return _with_regions(session.exec(statement).all(), session)

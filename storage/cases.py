@@ -29,16 +29,10 @@ CASE_FIELDS = (
     "services_given",
 )
 LIST_FIELDS = frozenset({"violence_forms", "services_given"})
-# Statistics can be grouped by the case's categories: ``case.<field>``. A report counts once under
-# each of its forms of violence (as SIMFONI counts them); the other fields hold one value.
-STATS_FIELDS = (
-    "victim_age_band",
-    "victim_sex",
-    "violence_forms",
-    "place",
-    "perpetrator_relation",
-    "perpetrator_sex",
-)
+# Statistics can be grouped by the case's categories (all but the services given): ``case.<field>``.
+# A report counts once under each of its forms of violence (as SIMFONI counts them); the other
+# fields hold one value.
+STATS_FIELDS = tuple(field for field in CASE_FIELDS if field != "services_given")
 STATS_PREFIX = "case."
 UNKNOWN = "unknown"
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.errors import Refused
-from api.routes.reports import ReportId, _audit, _load, _unit, case_public
+from api.routes.reports import ReportId, _audit, _holding, _load, _unit, case_public
 from api.schemas import CasePublic, CaseUpdate, errors
 from api.security import CurrentOfficer, RuntimeDep
-from storage import cases, triage
-from storage.models import ReportStatus, utcnow
+from storage import cases
+from storage.models import utcnow
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -29,11 +28,7 @@ def update_case(
     now = utcnow()
     with _unit(runtime) as session:
         report = _load(report_id, caller, session, lock=True)
-        # The officer working on the case records it, as with referrals; a closed case can still
-        # be completed (the monthly SIMFONI entry often comes after closing).
-        if report.status == ReportStatus.new:
-            raise Refused(409, "claim the report first", allowed=["claim"])
-        triage.require_holder(report, caller, session=session)
+        _holding(report, caller, session, closed_too=True)
         record, changed = cases.update_case(
             report,
             body.model_dump(mode="json", exclude_unset=True),

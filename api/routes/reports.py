@@ -339,11 +339,14 @@ def _not_closed(report: Report) -> None:
         raise Refused(409, "the case is closed; reopen it first", allowed=["reopen"])
 
 
-def _holding(report: Report, caller: Scope, session: Session) -> None:
-    """Referrals and messages come from the officer holding the case (or a supervisor)."""
+def _holding(report: Report, caller: Scope, session: Session, *, closed_too: bool = False) -> None:
+    """Referrals, messages and the case record come from the officer holding the case (or a
+    supervisor); ``closed_too``: also once it is closed (the case record is often completed
+    after closing, for the monthly SIMFONI entry)."""
     if report.status == ReportStatus.new:
         raise Refused(409, "claim the report first", allowed=["claim"])
-    _not_closed(report)
+    if not closed_too:
+        _not_closed(report)
     triage.require_holder(report, caller, session=session)
 
 
