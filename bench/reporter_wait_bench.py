@@ -47,6 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from webhook_bench import APP_SECRET, SCRIPT, free_port, signed
 
+from tests.fake_telegram import text_update
+
 TOKEN = "123456:BENCH-token"
 SECRET = "bench-telegram-secret"
 LOST_AFTER = 10.0
@@ -126,20 +128,6 @@ class Level:
     elapsed: float = 0.0
 
 
-def telegram_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
-    person = {"id": user_id, "is_bot": False, "first_name": "Pelapor"}
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "from": person,
-            "chat": {"id": user_id, "first_name": "Pelapor", "type": "private"},
-            "date": 1767225600,
-            "text": text,
-        },
-    }
-
-
 async def deliver(client: httpx.AsyncClient, path: str, **request: Any) -> httpx.Response:
     """POST a delivery; again if the connection broke (uvicorn closes idle keep-alive connections,
     and a reporter may pick one just then), as the platforms redeliver."""
@@ -172,7 +160,7 @@ async def reporter(
             answer = await deliver(
                 client,
                 "/webhooks/telegram",
-                json=telegram_update(next(UPDATE_IDS), user_id, text),
+                json=text_update(next(UPDATE_IDS), user_id, text),
                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
             )
         acknowledged = time.monotonic()

@@ -22,6 +22,21 @@ BOT_USER = {
 JSON_FIELDS = ("reply_markup", "entities", "allowed_updates")
 
 
+def text_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
+    """A Telegram update: a person typing ``text`` in their private chat with the bot."""
+    person = {"id": user_id, "is_bot": False, "first_name": "Pelapor"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "from": person,
+            "chat": {"id": user_id, "first_name": "Pelapor", "type": "private"},
+            "date": 1767225600,
+            "text": text,
+        },
+    }
+
+
 @dataclass
 class FakeBotApi:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

@@ -173,3 +173,18 @@ class Desk:
 @pytest.fixture
 def desk(client: TestClient, app: FastAPI) -> Desk:
     return Desk(client=client, runtime=app.state.runtime)
+
+
+@pytest.fixture
+def team(desk: Desk) -> dict[str, int]:
+    """Two agencies (Central Java, Lampung) and their people, by name: their ids."""
+    central = desk.agency("JATENG", regions=("33",))
+    other = desk.agency("LAMPUNG", regions=("18",))
+    return {
+        "central": central,
+        "other": other,
+        "sari": desk.officer("sari", central),
+        "budi": desk.officer("budi", central),
+        "kepala": desk.officer("kepala", central, Role.supervisor),
+        "lampung": desk.officer("lampung", other),
+    }

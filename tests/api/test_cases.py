@@ -33,18 +33,10 @@ CHILD_AT_HOME = {
 
 
 @pytest.fixture
-def team(desk: Desk) -> dict[str, int]:
-    central = desk.agency("JATENG", regions=("33",))
-    other = desk.agency("LAMPUNG", regions=("18",))
-    return {
-        "central": central,
-        "other": other,
-        "sari": desk.officer("sari", central),
-        "budi": desk.officer("budi", central),
-        "kepala": desk.officer("kepala", central, Role.supervisor),
-        "lampung": desk.officer("lampung", other),
-        "kepala-lampung": desk.officer("kepala-lampung", other, Role.supervisor),
-    }
+def team(team: dict[str, int], desk: Desk) -> dict[str, int]:
+    """The console tests' team, and a supervisor in Lampung (who exports Lampung's cases only)."""
+    lampung = desk.officer("kepala-lampung", team["other"], Role.supervisor)
+    return {**team, "kepala-lampung": lampung}
 
 
 def claimed(desk: Desk, report_id: str, username: str = "sari") -> dict[str, str]:

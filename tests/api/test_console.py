@@ -19,7 +19,7 @@ from api.main import create_app
 from api.security import claims_of
 from storage.crypto import Keys
 from storage.db import Database
-from storage.models import AuditEvent, Priority, Report, ReportStatus, Role, utcnow
+from storage.models import AuditEvent, Priority, Report, ReportStatus, utcnow
 from tests.api.conftest import PASSWORD, Desk, make_settings
 
 CSRF_INPUT = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -58,20 +58,6 @@ def actions(database: Database, report_id: str) -> list[str]:
             .order_by(col(AuditEvent.id))
         ).all()
     return list(rows)
-
-
-@pytest.fixture
-def team(desk: Desk) -> dict[str, int]:
-    central = desk.agency("JATENG", regions=("33",))
-    other = desk.agency("LAMPUNG", regions=("18",))
-    return {
-        "central": central,
-        "other": other,
-        "sari": desk.officer("sari", central),
-        "budi": desk.officer("budi", central),
-        "kepala": desk.officer("kepala", central, Role.supervisor),
-        "lampung": desk.officer("lampung", other),
-    }
 
 
 def test_login_sets_a_strict_httponly_session_cookie(

@@ -19,7 +19,7 @@ import pytest
 
 from storage.db import Database
 from tests.api.test_crash import LEASE_SECONDS, Server, count, halo, wait_for
-from tests.fake_telegram import TOKEN, FakeBotApi
+from tests.fake_telegram import TOKEN, FakeBotApi, text_update
 from tests.fakes import FakeGraph, serve
 
 SECRET = "scale-out-secret"
@@ -32,20 +32,6 @@ def platforms() -> Iterator[tuple[FakeGraph, str, FakeBotApi, str]]:
     graph, bot_api = FakeGraph(), FakeBotApi()
     with serve(graph.app()) as graph_url, serve(bot_api.app()) as bot_url:
         yield graph, graph_url, bot_api, bot_url
-
-
-def telegram_halo(update_id: int, user_id: int) -> dict[str, Any]:
-    person = {"id": user_id, "is_bot": False, "first_name": "Pelapor"}
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "from": person,
-            "chat": {"id": user_id, "first_name": "Pelapor", "type": "private"},
-            "date": 1767225600,
-            "text": "halo",
-        },
-    }
 
 
 class Balancer:
@@ -77,7 +63,7 @@ class Balancer:
     def telegram(self, update_id: int, user_id: int) -> None:
         self.post(
             "/webhooks/telegram",
-            json=telegram_halo(update_id, user_id),
+            json=text_update(update_id, user_id, "halo"),
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         )
 

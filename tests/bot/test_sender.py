@@ -73,12 +73,21 @@ def make_sender(
     )
 
 
-def enqueue(database: Database, crypto: Crypto, clock: Clock, message: OutboundMessage) -> int:
+def enqueue(
+    database: Database,
+    crypto: Crypto,
+    clock: Clock,
+    message: OutboundMessage,
+    *,
+    channel: Channel = Channel.whatsapp,
+    reporter_key: str = "reporter-key",
+    address: str = WA_ID,
+) -> int:
     with database.unit() as session:
         row = outbox.enqueue(
-            Channel.whatsapp,
-            "reporter-key",
-            crypto.cipher.encrypt_text(WA_ID),
+            channel,
+            reporter_key,
+            crypto.cipher.encrypt_text(address),
             crypto.cipher.encrypt(message.to_bytes()),
             clock(),
             session=session,
@@ -145,17 +154,13 @@ def test_outside_the_24_hour_window_a_message_waits_for_the_reporter(
     fake, url = graph
     fake.refusals = [(400, graph_error(131047, "Re-engagement message"))]
     sender = make_sender(database, crypto, url, clock)
-    with database.unit() as session:
-        held = outbox.enqueue(
-            Channel.whatsapp,
-            inbox.reporter_key(Channel.whatsapp, WA_ID),
-            crypto.cipher.encrypt_text(WA_ID),
-            crypto.cipher.encrypt(OutboundMessage("Pesan dari petugas.").to_bytes()),
-            clock(),
-            session=session,
-        )
-        held_id = held.id
-    assert held_id is not None
+    held_id = enqueue(
+        database,
+        crypto,
+        clock,
+        OutboundMessage("Pesan dari petugas."),
+        reporter_key=inbox.reporter_key(Channel.whatsapp, WA_ID),
+    )
     sender.run_once()
     assert row(database, held_id).status == OutboxStatus.held
     clock.pass_(3600)
@@ -254,16 +259,17 @@ def test_a_sender_that_dies_mid_send_leaves_the_message_to_another_after_the_lea
     assert fake.texts() == ["Halo"]
 
 
-def enqueue_for(database: Database, crypto: Crypto, clock: Clock, chat: str, text: str) -> None:
-    with database.unit() as session:
-        outbox.enqueue(
-            Channel.telegram,
-            f"reporter-{chat}",
-            crypto.cipher.encrypt_text(chat),
-            crypto.cipher.encrypt(OutboundMessage(text).to_bytes()),
-            clock(),
-            session=session,
-        )
+def enqueue_for(database: Database, crypto: Crypto, clock: Clock, chat: str, text: str) -> int:
+    """A message for a Telegram chat (its own pseudonym, so its own pace)."""
+    return enqueue(
+        database,
+        crypto,
+        clock,
+        OutboundMessage(text),
+        channel=Channel.telegram,
+        reporter_key=f"reporter-{chat}",
+        address=chat,
+    )
 
 
 def test_a_chat_waiting_for_its_pace_does_not_hold_up_other_chats(
@@ -403,17 +409,13 @@ def test_a_message_held_while_the_reporter_writes_goes_at_once(
     phone.type("halo")
     sender.run_once()
     clock.pass_(24 * 3600)
-    with database.unit() as session:
-        waiting = outbox.enqueue(
-            Channel.whatsapp,
-            inbox.reporter_key(Channel.whatsapp, WA_ID),
-            crypto.cipher.encrypt_text(WA_ID),
-            crypto.cipher.encrypt(OutboundMessage("Pesan dari petugas.").to_bytes()),
-            clock(),
-            session=session,
-        )
-        waiting_id = waiting.id
-    assert waiting_id is not None
+    waiting_id = enqueue(
+        database,
+        crypto,
+        clock,
+        OutboundMessage("Pesan dari petugas."),
+        reporter_key=inbox.reporter_key(Channel.whatsapp, WA_ID),
+    )
     fake.gate = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
         round_ = pool.submit(sender.run_once)
