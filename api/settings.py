@@ -163,10 +163,6 @@ class Settings(BaseSettings):
         return self.whatsapp_app_secret is not None
 
     @property
-    def email_alerts_enabled(self) -> bool:
-        return self.smtp_url is not None
-
-    @property
     def officer_telegram_enabled(self) -> bool:
         return self.officer_telegram_token is not None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from storage.db import conflict_insert
@@ -254,10 +253,3 @@ def alerts_for_report(report_id: str, *, session: Session) -> list[Alert]:
     return list(
         session.exec(select(Alert).where(Alert.report_id == report_id).order_by(col(Alert.id)))
     )
-
-
-def pending_count(*, session: Session) -> int:
-    found = session.exec(
-        select(sa.func.count()).select_from(Alert).where(Alert.status == AlertStatus.pending)
-    ).one()
-    return int(found)
