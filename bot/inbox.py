@@ -40,7 +40,7 @@ from storage import (
     windows,
 )
 from storage.crypto import Crypto
-from storage.db import Database
+from storage.db import Database, Unit
 from storage.masking import mask_pii
 from storage.models import (
     Channel,
@@ -82,7 +82,7 @@ class _TurnContext:
     message: InboundMessage
     reporter_key: str
     now: datetime
-    session: Session
+    unit: Unit
     conversation: conversations.LiveConversation | None = None
     counted: limits.BurstCount = field(default_factory=limits.BurstCount)
     # The turn's messages to the reporter, written in one statement at its end (in this order).
@@ -133,7 +133,7 @@ class Inbox:
                 reporter_key,
                 self.crypto.cipher.encrypt(message.payload()),
                 self.clock(),
-                session=session,
+                unit=Unit(session),
             )
         if recorded is not None:
             metrics.inbound_messages.labels(channel=message.channel.value).inc()
@@ -164,9 +164,7 @@ class Inbox:
         self.database.submit(partial(self._handle_in, message, keys)).add_done_callback(finish)
         return done
 
-    def _handle_in(
-        self, message: InboundMessage, keys: tuple[str, str], session: Session
-    ) -> int | None:
+    def _handle_in(self, message: InboundMessage, keys: tuple[str, str], unit: Unit) -> int | None:
         """The turn's work in its unit of work: how many messages it queued, ``None`` for a
         duplicate."""
         reporter_key, delivery_key = keys
@@ -177,11 +175,11 @@ class Inbox:
             None,
             self.clock(),
             processed=True,
-            session=session,
+            unit=unit,
         )
         if inbound_id is None:
             return None
-        return self._turn(message, reporter_key, session)
+        return self._turn(message, reporter_key, unit)
 
     def _after_turn(self, message: InboundMessage, turn: Future[int | None]) -> bool:
         error = turn.exception()
@@ -209,7 +207,7 @@ class Inbox:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
                 channel = message.channel.value
-                queued = self._turn(message, row.reporter_key, session)
+                queued = self._turn(message, row.reporter_key, Unit(session))
                 inbound.finish_inbound(row, self.clock(), session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
@@ -229,7 +227,7 @@ class Inbox:
             row.attempts += 1
             if row.attempts >= MAX_ATTEMPTS:
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
-                turn = _TurnContext(message, row.reporter_key, self.clock(), session)
+                turn = _TurnContext(message, row.reporter_key, self.clock(), Unit(session))
                 self._queue(
                     turn, [Reply("error")], locale=self.flows.default_locale, voice=Voice.other
                 )
@@ -241,22 +239,17 @@ class Inbox:
 
     # -- the turn ------------------------------------------------------------------------------
 
-    def _turn(self, message: InboundMessage, reporter_key: str, session: Session) -> int:
+    def _turn(self, message: InboundMessage, reporter_key: str, unit: Unit) -> int:
         """The turn's statements; how many messages it queued for the reporter."""
-        turn = _TurnContext(message, reporter_key, self.clock(), session)
+        turn = _TurnContext(message, reporter_key, self.clock(), unit)
         self._step(turn)
         return self._write_outgoing(turn)
 
     def _step(self, turn: _TurnContext) -> None:
-        message, reporter_key, now = turn.message, turn.reporter_key, turn.now
-        session = turn.session
-        turn.conversation = conversation = conversations.lock_conversation(
-            reporter_key, session=session
-        )
+        message, reporter_key, now, unit = turn.message, turn.reporter_key, turn.now, turn.unit
+        turn.conversation = conversation = conversations.lock_conversation(reporter_key, unit=unit)
         if message.message_id is not None:
-            chat_messages.remember_messages(
-                reporter_key, [message.message_id], now, session=session
-            )
+            chat_messages.remember_messages(reporter_key, [message.message_id], now, unit=unit)
         locale = conversation.locale if conversation else self.flows.default_locale
         if message.input.kind is InputKind.event and message.input.event == EDITED:
             # An edit is not a new answer: say so, and change nothing.
@@ -274,7 +267,7 @@ class Inbox:
         if burst is not limits.Burst.read:
             if conversation is not None:
                 conversations.count_messages(
-                    conversation, turn.counted.count, turn.counted.since, session=session
+                    conversation, turn.counted.count, turn.counted.since, unit=unit
                 )
             if burst is limits.Burst.warn:
                 self._queue(turn, [Reply(limits.SLOW_DOWN)], locale=locale, voice=Voice.other)
@@ -284,14 +277,14 @@ class Inbox:
         snapshot: dict[str, Any] | None = None
         notes: list[Reply] = []
         if conversation is not None and conversation.expires_at <= now:
-            conversations.delete_conversation(conversation, session=session)
+            conversations.delete_conversation(conversation, unit=unit)
             turn.conversation = None
             notes.append(Reply("expired"))
         elif conversation is not None:
             snapshot = json.loads(self.crypto.cipher.decrypt(conversation.snapshot))
         result = engine.step(self.flows, snapshot, message.input)
         if not limits.admit_report(
-            result.effects, reporter_key, now, limit=config.reports_per_hour, session=session
+            result.effects, reporter_key, now, limit=config.reports_per_hour, session=unit.session
         ):
             # Not sent, not lost: the draft stays where it was (the review) for a later "send".
             self._save(turn, replace(result, snapshot=snapshot))
@@ -314,16 +307,14 @@ class Inbox:
     def _release_held(self, turn: _TurnContext) -> None:
         """The reporter wrote: their 24-hour window opens again, and what waited for it (if
         anything did: one upsert says so) goes now."""
-        if windows.open_window(turn.reporter_key, turn.now, session=turn.session):
-            outbox.release_held(
-                turn.message.channel, turn.reporter_key, turn.now, session=turn.session
-            )
+        if windows.open_window(turn.reporter_key, turn.now, unit=turn.unit):
+            outbox.release_held(turn.message.channel, turn.reporter_key, turn.now, unit=turn.unit)
 
     def _save(self, turn: _TurnContext, result: StepResult) -> None:
-        conversation, session = turn.conversation, turn.session
+        conversation, unit = turn.conversation, turn.unit
         if result.snapshot is None:
             if conversation is not None:
-                conversations.delete_conversation(conversation, session=session)
+                conversations.delete_conversation(conversation, unit=unit)
             return
         snapshot = result.snapshot
         state = conversations.ConversationState(
@@ -341,7 +332,7 @@ class Inbox:
             state,
             turn.now,
             expires_at=turn.now + self.config.conversation_ttl,
-            session=session,
+            unit=unit,
         )
 
     def _queue(
@@ -365,7 +356,7 @@ class Inbox:
             cipher.encrypt_text(turn.message.address),
             [cipher.encrypt(outbound.to_bytes()) for outbound in turn.outgoing],
             turn.now,
-            session=turn.session,
+            unit=turn.unit,
         )
         return len(turn.outgoing)
 
@@ -375,13 +366,13 @@ class Inbox:
         self, effect: Effect, turn: _TurnContext, result: StepResult, params: dict[str, Any]
     ) -> StepResult | None:
         """Carry out one effect; a look-up answers with the engine's next step."""
-        session = turn.session
+        session = turn.unit.session
         match effect.kind:
             case EffectKind.submit_report:
                 params["receipt"] = self._submit(effect.data, turn)
             case EffectKind.forget_draft:
                 if turn.conversation is not None:
-                    conversations.forget_attachments(turn.conversation, session=session)
+                    conversations.forget_attachments(turn.conversation, unit=turn.unit)
             case EffectKind.clear_chat:
                 shown = chat_messages.take_messages(
                     turn.reporter_key, turn.now - DELETABLE, session=session
@@ -416,7 +407,7 @@ class Inbox:
             str(data.get("mime_type") or ""),
             self.crypto.cipher.encrypt(source.to_bytes()),
             turn.now,
-            session=turn.session,
+            session=turn.unit.session,
         )
 
     def notify(self, source: Source, key: str, params: dict[str, Any]) -> None:
@@ -435,7 +426,8 @@ class Inbox:
         self._committed(1)
 
     def _submit(self, data: dict[str, Any], turn: _TurnContext) -> str:
-        cipher, message, now, session = self.crypto.cipher, turn.message, turn.now, turn.session
+        cipher, message, now = self.crypto.cipher, turn.message, turn.now
+        session = turn.unit.session
         receipt = generate_receipt()
         story = str(data.get("story") or "")
         phone = data.get("phone")
@@ -503,7 +495,8 @@ class Inbox:
     def _lookup(self, text: str, turn: _TurnContext) -> UserInput:
         """A receipt look-up, limited per reporter and overall; a locked-out look-up and an unknown
         code get the same answer, so the limit tells a guesser nothing."""
-        config, reporter_key, now, session = self.config, turn.reporter_key, turn.now, turn.session
+        config, reporter_key, now = self.config, turn.reporter_key, turn.now
+        session = turn.unit.session
         failures = ratelimit.count_events(
             RECEIPT_FAILURE, reporter_key, now - config.receipt_window, session=session
         )

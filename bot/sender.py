@@ -36,7 +36,7 @@ from bot.whatsapp import render, render_template
 from bot.window import Windows, is_open
 from storage import budgets, chat_messages, outbox, windows
 from storage.crypto import Crypto
-from storage.db import Database
+from storage.db import Database, Unit
 from storage.models import Channel, OutboxMessage, OutboxStatus, WindowNotice
 
 log = logging.getLogger("lapor.sender")
@@ -482,9 +482,10 @@ class OutboxSender:
 
     def _record(self, row: OutboxMessage, outcome: Outcome, session: Session) -> None:
         now = self.clock()
-        chat_messages.remember_messages(
-            row.reporter_key, outcome.chat_message_ids, now, session=session
-        )
+        if outcome.chat_message_ids:
+            chat_messages.remember_messages(
+                row.reporter_key, outcome.chat_message_ids, now, unit=Unit(session)
+            )
         match outcome.result:
             case Result.sent:
                 key = (

@@ -8,17 +8,21 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from storage.db import Statement, Unit
 from storage.models import ChatMessage
 
-_INSERT = sa.insert(ChatMessage.__table__)  # type: ignore[attr-defined]
+_INSERT = Statement.of("INSERT INTO chat_message (reporter_key, message_id, at) VALUES (?, ?, ?)")
 
 
 def remember_messages(
-    reporter_key: str, message_ids: Iterable[int], now: datetime, *, session: Session
+    reporter_key: str, message_ids: Iterable[int], now: datetime, *, unit: Unit
 ) -> None:
-    rows = [{"reporter_key": reporter_key, "message_id": id_, "at": now} for id_ in message_ids]
-    if rows:
-        session.connection().execute(_INSERT, rows)
+    at = unit.time(now)
+    rows = [(reporter_key, id_, at) for id_ in message_ids]
+    if len(rows) == 1:
+        unit.run(_INSERT, rows[0])
+    elif rows:
+        unit.run_many(_INSERT, rows)
 
 
 def take_messages(reporter_key: str, since: datetime, *, session: Session) -> list[int]:

@@ -1,7 +1,7 @@
 """Live conversations: one row per reporter pseudonym, the engine snapshot encrypted.
 
-The turn's statements here are SQLAlchemy Core, built once at import (their compiled form is then
-cached by the engine) and read as plain rows: a turn pays for no ORM unit of work."""
+The turn's statements here go to the driver as they are (``storage.db.Statement``) and are read as
+plain rows: a turn pays for no ORM unit of work and no SQL compilation."""
 
 from __future__ import annotations
 
@@ -11,26 +11,25 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from storage.models import Attachment, Channel, Conversation, UTCDateTime
+from storage.db import Statement, Unit
+from storage.models import Attachment, Channel, Conversation
 
-_TABLE: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
-_ATTACHMENTS: sa.Table = Attachment.__table__  # type: ignore[attr-defined]
-_C = _TABLE.c
-
-_LOCK = (
-    sa.select(_C.id, _C.locale, _C.snapshot, _C.expires_at, _C.burst_count, _C.burst_since)
-    .where(_C.reporter_key == sa.bindparam("reporter_key"))
-    .with_for_update()
+_LOCK = Statement.of(
+    """SELECT id, locale, snapshot, expires_at, burst_count, burst_since FROM conversation
+    WHERE reporter_key = ?""",
+    lock=True,
 )
-_INSERT = sa.insert(_TABLE)
-_UPDATE = sa.update(_TABLE).where(_C.id == sa.bindparam("row_id"))
-_COUNT = (
-    sa.update(_TABLE)
-    .where(_C.id == sa.bindparam("row_id"))
-    .values(burst_count=sa.bindparam("count"), burst_since=sa.bindparam("since", type_=UTCDateTime))
+_INSERT = Statement.of(
+    """INSERT INTO conversation (reporter_key, channel, created_at, flow, state, locale, snapshot,
+    updated_at, expires_at, burst_count, burst_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 )
-_DELETE = sa.delete(_TABLE).where(_C.id == sa.bindparam("row_id"))
-_FORGET = sa.delete(_ATTACHMENTS).where(_ATTACHMENTS.c.conversation_id == sa.bindparam("row_id"))
+_UPDATE = Statement.of(
+    "UPDATE conversation SET flow = ?, state = ?, locale = ?, snapshot = ?, updated_at = ?,"
+    " expires_at = ?, burst_count = ?, burst_since = ? WHERE id = ?"
+)
+_COUNT = Statement.of("UPDATE conversation SET burst_count = ?, burst_since = ? WHERE id = ?")
+_DELETE = Statement.of("DELETE FROM conversation WHERE id = ?")
+_FORGET = Statement.of("DELETE FROM attachment WHERE conversation_id = ?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +56,17 @@ class ConversationState:
     burst_since: datetime | None
 
 
-def lock_conversation(reporter_key: str, *, session: Session) -> LiveConversation | None:
+def lock_conversation(reporter_key: str, *, unit: Unit) -> LiveConversation | None:
     """The reporter's conversation, locked for this unit of work (SQLite: the whole database)."""
-    row = session.connection().execute(_LOCK, {"reporter_key": reporter_key}).first()
-    return None if row is None else LiveConversation(*row)
+    row = unit.first(_LOCK, (reporter_key,))
+    if row is None:
+        return None
+    id_, locale, snapshot, expires_at, burst_count, burst_since = row
+    expires = unit.read_time(expires_at)
+    assert expires is not None
+    return LiveConversation(
+        id_, locale, bytes(snapshot), expires, burst_count, unit.read_time(burst_since)
+    )
 
 
 def save_conversation(
@@ -71,47 +77,43 @@ def save_conversation(
     now: datetime,
     *,
     expires_at: datetime,
-    session: Session,
+    unit: Unit,
 ) -> None:
     """One statement: the update of ``existing``, or the insert of a new conversation."""
-    values = {
-        "flow": state.flow,
-        "state": state.state,
-        "locale": state.locale,
-        "snapshot": state.snapshot,
-        "updated_at": now,
-        "expires_at": expires_at,
-        "burst_count": state.burst_count,
-        "burst_since": state.burst_since,
-    }
-    connection = session.connection()
-    if existing is not None:
-        connection.execute(_UPDATE, {"row_id": existing.id, **values})
-        return
-    connection.execute(
-        _INSERT, {"reporter_key": reporter_key, "channel": channel, "created_at": now, **values}
+    at = unit.time(now)
+    values = (
+        state.flow,
+        state.state,
+        state.locale,
+        state.snapshot,
+        at,
+        unit.time(expires_at),
+        state.burst_count,
+        unit.time(state.burst_since),
     )
+    if existing is not None:
+        unit.run(_UPDATE, (*values, existing.id))
+    else:
+        unit.run(_INSERT, (reporter_key, channel.value, at, *values))
 
 
 def count_messages(
-    conversation: LiveConversation, count: int, since: datetime | None, *, session: Session
+    conversation: LiveConversation, count: int, since: datetime | None, *, unit: Unit
 ) -> None:
     """Only the burst counter, for a turn that changes nothing else."""
-    session.connection().execute(
-        _COUNT, {"row_id": conversation.id, "count": count, "since": since}
-    )
+    unit.run(_COUNT, (count, unit.time(since), conversation.id))
 
 
-def forget_attachments(conversation: LiveConversation, *, session: Session) -> None:
+def forget_attachments(conversation: LiveConversation, *, unit: Unit) -> None:
     """Evidence sent in this conversation that is not (yet) part of a report."""
-    session.flush()  # evidence added by the ORM earlier in this unit of work goes too
-    session.connection().execute(_FORGET, {"row_id": conversation.id})
+    unit.session.flush()  # evidence added by the ORM earlier in this unit of work goes too
+    unit.run(_FORGET, (conversation.id,))
 
 
-def delete_conversation(conversation: LiveConversation, *, session: Session) -> None:
+def delete_conversation(conversation: LiveConversation, *, unit: Unit) -> None:
     """The conversation and everything drafted in it."""
-    forget_attachments(conversation, session=session)
-    session.connection().execute(_DELETE, {"row_id": conversation.id})
+    forget_attachments(conversation, unit=unit)
+    unit.run(_DELETE, (conversation.id,))
 
 
 def delete_expired_conversations(now: datetime, *, session: Session) -> int:

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from storage.db import conflict_insert
+from storage.db import Statement, Unit
 from storage.models import Channel, Inbound, InboundStatus
 
-
-def _record_statement(dialect: str) -> sa.Insert:
-    return (
-        conflict_insert(_TABLE, dialect)
-        .on_conflict_do_nothing(index_elements=["channel", "delivery_key"])
-        .returning(_TABLE.c.id)
-    )
-
-
-_TABLE: sa.Table = Inbound.__table__  # type: ignore[attr-defined]
-# Built once: the engine caches each one's compiled form, so a turn only binds its values.
-_RECORD = {dialect: _record_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_RECORD = Statement.of(
+    """INSERT INTO inbound (channel, delivery_key, reporter_key, payload, status, attempts,
+    received_at, processed_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)
+    ON CONFLICT (channel, delivery_key) DO NOTHING RETURNING id"""
+)
 
 
 def record_inbound(
@@ -32,27 +24,27 @@ def record_inbound(
     now: datetime,
     *,
     processed: bool = False,
-    session: Session,
+    unit: Unit,
 ) -> int | None:
     """The new row's id, or ``None`` when this delivery was recorded before (a duplicate).
 
     ``processed``: the turn runs in this same transaction, so the row is written as done (if the
     turn fails, the row goes with it)."""
-    connection = session.connection()
-    inserted = connection.execute(
-        _RECORD[connection.dialect.name],
-        {
-            "channel": channel,
-            "delivery_key": delivery_key,
-            "reporter_key": reporter_key,
-            "payload": payload,
-            "status": InboundStatus.done if processed else InboundStatus.received,
-            "attempts": 0,
-            "received_at": now,
-            "processed_at": now if processed else None,
-        },
-    ).scalar_one_or_none()
-    return int(inserted) if inserted is not None else None
+    at = unit.time(now)
+    status = InboundStatus.done if processed else InboundStatus.received
+    row = unit.first(
+        _RECORD,
+        (
+            channel.value,
+            delivery_key,
+            reporter_key,
+            payload,
+            status.value,
+            at,
+            at if processed else None,
+        ),
+    )
+    return None if row is None else int(row[0])
 
 
 def lock_inbound(inbound_id: int, *, session: Session) -> Inbound | None:

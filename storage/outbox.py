@@ -8,8 +8,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from storage.db import Statement, Unit
 from storage.leases import lease_due
-from storage.models import Channel, OutboxMessage, OutboxStatus, UTCDateTime
+from storage.models import Channel, OutboxMessage, OutboxStatus
 
 
 def enqueue(
@@ -34,8 +35,10 @@ def enqueue(
     return message
 
 
-_TABLE: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-_INSERT = sa.insert(_TABLE)
+_INSERT = Statement.of(
+    """INSERT INTO outbox (channel, reporter_key, address, payload, status, attempts, parts_sent,
+    next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)"""
+)
 
 
 def enqueue_many(
@@ -45,26 +48,14 @@ def enqueue_many(
     payloads: Sequence[bytes],
     now: datetime,
     *,
-    session: Session,
+    unit: Unit,
 ) -> None:
     """A turn's messages to one reporter, in order, in one statement (an executemany)."""
     if not payloads:
         return
-    rows = [
-        {
-            "channel": channel,
-            "reporter_key": reporter_key,
-            "address": address,
-            "payload": payload,
-            "status": OutboxStatus.pending,
-            "attempts": 0,
-            "parts_sent": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        for payload in payloads
-    ]
-    session.connection().execute(_INSERT, rows)
+    at, pending = unit.time(now), OutboxStatus.pending.value
+    fixed = (channel.value, reporter_key, address)
+    unit.run_many(_INSERT, [(*fixed, payload, pending, at, at) for payload in payloads])
 
 
 def pending_for_reporter(
@@ -137,23 +128,17 @@ def give_up(
     session.add(message)
 
 
-_RELEASE = (
-    sa.update(_TABLE)
-    .where(
-        _TABLE.c.channel == sa.bindparam("for_channel"),
-        _TABLE.c.reporter_key == sa.bindparam("for_reporter"),
-        _TABLE.c.status == OutboxStatus.held,
-    )
-    .values(status=OutboxStatus.pending, next_attempt_at=sa.bindparam("now", type_=UTCDateTime))
+_RELEASE = Statement.of(
+    """UPDATE outbox SET status = ?, next_attempt_at = ?
+    WHERE channel = ? AND reporter_key = ? AND status = ?"""
 )
 
 
-def release_held(channel: Channel, reporter_key: str, now: datetime, *, session: Session) -> int:
+def release_held(channel: Channel, reporter_key: str, now: datetime, *, unit: Unit) -> int:
     """The reporter wrote again (WhatsApp's 24-hour window is open): held messages go out."""
-    result = session.connection().execute(
-        _RELEASE, {"for_channel": channel, "for_reporter": reporter_key, "now": now}
-    )
-    return int(result.rowcount or 0)
+    pending, held = OutboxStatus.pending.value, OutboxStatus.held.value
+    values = (pending, unit.time(now), channel.value, reporter_key, held)
+    return int(unit.run(_RELEASE, values).rowcount or 0)
 
 
 def record_receipt(

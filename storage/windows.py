@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from storage.db import conflict_insert
+from storage.db import Statement, Unit, conflict_insert
 from storage.models import WhatsAppWindow, WindowNotice
 
 _TABLE: sa.Table = WhatsAppWindow.__table__  # type: ignore[attr-defined]
@@ -40,22 +40,21 @@ def _window(row: sa.Row[Any] | None) -> Window | None:
     return Window(row.last_inbound_at, row.held_since, WindowNotice(notice) if notice else None)
 
 
-def open_window(reporter_key: str, now: datetime, *, session: Session) -> bool:
+_OPEN = Statement.of(
+    """INSERT INTO whatsapp_window (reporter_key, last_inbound_at) VALUES (?, ?)
+    ON CONFLICT (reporter_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at,
+    notice = NULL, notice_at = NULL RETURNING held_since"""
+)
+_UNHOLD = Statement.of("UPDATE whatsapp_window SET held_since = NULL WHERE reporter_key = ?")
+
+
+def open_window(reporter_key: str, now: datetime, *, unit: Unit) -> bool:
     """The reporter wrote: their window is open from ``now`` and a new closed window will get
     its own template. True when messages were held for them: the caller releases them."""
-    statement = _upsert(session, {"reporter_key": reporter_key, "last_inbound_at": now})
-    statement = statement.on_conflict_do_update(
-        index_elements=[_KEY],
-        set_={"last_inbound_at": now, "notice": None, "notice_at": None},
-    ).returning(_TABLE.c.held_since)
-    held_since = session.execute(statement).scalar_one()
+    (held_since,) = unit.first(_OPEN, (reporter_key, unit.time(now)))
     if held_since is None:
         return False
-    session.execute(
-        sa.update(WhatsAppWindow)
-        .where(col(WhatsAppWindow.reporter_key) == reporter_key)
-        .values(held_since=None)
-    )
+    unit.run(_UNHOLD, (reporter_key,))
     return True
 
 

@@ -24,7 +24,7 @@ from bot.messages import OutboundMessage
 from storage.agencies import create_agency
 from storage.chat_messages import remember_messages
 from storage.crypto import Keys
-from storage.db import Database
+from storage.db import Database, Unit
 from storage.models import Channel, ChatMessage, Inbound, OutboxMessage, OutboxStatus, Report
 from tests.api.conftest import make_settings
 from tests.fake_telegram import TOKEN, FakeBotApi
@@ -239,7 +239,7 @@ def test_quick_exit_deletes_the_conversation_from_the_chat_on_both_sides(
     phone = TelegramPhone(inbox, client, fake)
     key = inbox.reporter_key(Channel.telegram, str(USER_ID))
     with database.unit() as session:  # a message from three days ago: Telegram keeps it
-        remember_messages(key, [7], datetime.now(UTC) - timedelta(days=3), session=session)
+        remember_messages(key, [7], datetime.now(UTC) - timedelta(days=3), unit=Unit(session))
     phone.type("halo")
     phone.press("welcome:start")
     phone.type("ini rahasia")

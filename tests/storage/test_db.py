@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import SQLModel, select
 
 from storage.agencies import create_agency
 from storage.crypto import Crypto
-from storage.db import Database
+from storage.db import Database, Unit
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import Agency, Channel, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
@@ -198,9 +198,9 @@ def test_concurrent_read_modify_write_loses_nothing(database: Database) -> None:
         )
 
 
-def _add_agency(code: str, *, fail: bool = False) -> Callable[[Session], str]:
-    def work(session: Session) -> str:
-        create_agency(code, code.title(), regions=[], national=False, session=session)
+def _add_agency(code: str, *, fail: bool = False) -> Callable[[Unit], str]:
+    def work(unit: Unit) -> str:
+        create_agency(code, code.title(), regions=[], national=False, session=unit.session)
         if fail:
             raise RuntimeError("this unit of work fails half way")
         return code
