@@ -2,8 +2,10 @@
 
 A channel identity (a Telegram chat id, a WhatsApp number) never reaches the database: it becomes
 ``HMAC-SHA256(pseudonym_key, "channel:id")`` at the edge. Free text and reply addresses are stored
-encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``); ``MultiFernet`` gives
-rotation: the first data key encrypts, every listed key decrypts.
+encrypted with AES-256-GCM (``cryptography``'s AEAD), under a key derived from each data key; the
+first data key encrypts, every listed key decrypts (rotation). Versions before 2 December 2026
+stored Fernet tokens (AES-128-CBC + HMAC-SHA256, six times slower per field, and a turn encrypts
+four or five): those still decrypt, with the same keys.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MIN_SECRET_LENGTH = 32
 
@@ -88,19 +93,44 @@ class Hasher:
         ).hexdigest()
 
 
+# A field's token: this version byte, the key's id, a random nonce, then GCM's ciphertext and tag.
+# (A Fernet token is base64 text and never starts with this byte.)
+_AEAD_VERSION = b"\x02"
+_KEY_ID = 4
+_NONCE = 12
+_HEADER = len(_AEAD_VERSION) + _KEY_ID + _NONCE
+
+
+def _aead_key(data_key: str) -> tuple[bytes, AESGCM]:
+    """The key id and the AES-256-GCM key derived from one of ``LAPOR_DATA_KEYS``."""
+    raw = base64.urlsafe_b64decode(data_key)
+    key_id = hashlib.sha256(b"lapor/field-key-id\0" + raw).digest()[:_KEY_ID]
+    return key_id, AESGCM(hmac.new(raw, b"lapor/field-aead", hashlib.sha256).digest())
+
+
 class FieldCipher:
     """Authenticated encryption of stored fields, with rotation across ``data_keys``."""
 
     def __init__(self, data_keys: list[str]) -> None:
-        self._fernet = MultiFernet([Fernet(key) for key in data_keys])
+        keys = [_aead_key(key) for key in data_keys]
+        self._current_id, self._current = keys[0]
+        self._by_id = dict(reversed(keys))
+        self._fernet = MultiFernet([Fernet(key) for key in data_keys])  # tokens of old versions
 
     def encrypt(self, plaintext: bytes) -> bytes:
-        return self._fernet.encrypt(plaintext)
+        nonce = os.urandom(_NONCE)
+        sealed = self._current.encrypt(nonce, plaintext, None)
+        return b"".join((_AEAD_VERSION, self._current_id, nonce, sealed))
 
     def decrypt(self, token: bytes) -> bytes:
         try:
-            return self._fernet.decrypt(token)
-        except InvalidToken:
+            if token[:1] != _AEAD_VERSION:
+                return self._fernet.decrypt(token)
+            key = self._by_id.get(token[1 : 1 + _KEY_ID])
+            if key is None or len(token) < _HEADER:
+                raise InvalidTag
+            return key.decrypt(token[1 + _KEY_ID : _HEADER], token[_HEADER:], None)
+        except (InvalidToken, InvalidTag):
             raise DecryptionError("no configured data key decrypts this value") from None
 
     def encrypt_text(self, plaintext: str) -> bytes:
@@ -110,11 +140,8 @@ class FieldCipher:
         return self.decrypt(token).decode("utf-8")
 
     def rotate(self, token: bytes) -> bytes:
-        """Re-encrypt under the current (first) key."""
-        try:
-            return self._fernet.rotate(token)
-        except InvalidToken:
-            raise DecryptionError("no configured data key decrypts this value") from None
+        """Re-encrypt under the current (first) key, in the current format."""
+        return self.encrypt(self.decrypt(token))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The tables. Nothing here holds a raw chat id, phone number, profile name or username.
 
 Identities are pseudonyms (:meth:`storage.crypto.Hasher.pseudonym`); free text, reply addresses and
-callback numbers are Fernet ciphertext (``bytes``); delivery ids are keyed hashes. Enumerations are
-stored as short strings rather than database enum types, so adding a value is not a migration.
+callback numbers are ciphertext (``bytes``, ``storage.crypto.FieldCipher``); delivery ids are keyed
+hashes. Enumerations are stored as short strings rather than database enum types, so adding a value
+is not a migration.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _key() -> Any:
 
 
 def _secret() -> Any:
-    """Fernet ciphertext, or nothing."""
+    """Ciphertext (``FieldCipher``), or nothing."""
     return Field(default=None, sa_type=sa.LargeBinary, nullable=True)
 
 
