@@ -54,10 +54,13 @@ class Unit:
     ORM reads what the driver wrote: SQLite keeps UTC times as ``YYYY-MM-DD HH:MM:SS.ffffff``
     text, PostgreSQL as ``timestamptz``."""
 
-    __slots__ = ("cursor", "session", "sqlite")
+    __slots__ = ("_time", "_time_text", "cursor", "session", "sqlite")
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # A turn binds its one ``now`` several times: formatted once.
+        self._time: datetime | None = None
+        self._time_text = ""
         connection = session.connection()
         self.sqlite = connection.dialect.name == "sqlite"
         self.cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -79,7 +82,12 @@ class Unit:
         """A UTC time as its column stores it (see ``models.UTCDateTime``)."""
         if value is None or not self.sqlite:
             return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value is not self._time:
+            self._time = value
+            self._time_text = (
+                value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            )
+        return self._time_text
 
     @staticmethod
     def read_time(value: Any) -> datetime | None:
