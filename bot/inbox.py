@@ -452,7 +452,7 @@ class Inbox:
             now,
             conversation_id=turn.conversation.id if turn.conversation is not None else None,
             sla=self.config.sla,
-            session=session,
+            unit=turn.unit,
         )
         if chat:
             report.reply_expires_at = now + self.config.reply_address_ttl

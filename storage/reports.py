@@ -10,10 +10,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage.crypto import Hasher
+from storage.db import Statement, Unit
 from storage.models import (
-    Agency,
-    AgencyRegion,
-    Attachment,
     Channel,
     MessageDirection,
     Priority,
@@ -54,28 +52,32 @@ class NewReport:
     reply_address: bytes | None
 
 
-def route_agency(province: str | None, regency: str | None, *, session: Session) -> int | None:
+_ROUTE = Statement.of(
+    "SELECT agency_id FROM agency_region WHERE region_code = ? ORDER BY agency_id LIMIT 1"
+)
+_NATIONAL = Statement.of("SELECT id FROM agency WHERE national = ? ORDER BY id LIMIT 1")
+_REFERENCE_TAKEN = Statement.of("SELECT 1 FROM report WHERE reference = ?")
+_ADOPT_DRAFTED = Statement.of(
+    "UPDATE attachment SET report_id = ?, conversation_id = NULL WHERE conversation_id = ?"
+)
+
+
+def route_agency(province: str | None, regency: str | None, *, unit: Unit) -> int | None:
     """The agency covering the most specific region (regency, then province), else a national
     one; ``None`` when there is none at all."""
     for code in (regency, province):
-        if not code:
-            continue
-        statement = (
-            select(AgencyRegion.agency_id)
-            .where(AgencyRegion.region_code == code)
-            .order_by(col(AgencyRegion.agency_id))
-        )
-        found = session.exec(statement).first()
-        if found is not None:
-            return found
-    national = select(Agency.id).where(col(Agency.national).is_(True)).order_by(col(Agency.id))
-    return session.exec(national).first()
+        if code:
+            found = unit.first(_ROUTE, (code,))
+            if found is not None:
+                return int(found[0])
+    national = unit.first(_NATIONAL, (True,))
+    return None if national is None else int(national[0])
 
 
-def _new_reference(*, session: Session) -> str:
+def _new_reference(*, unit: Unit) -> str:
     while True:
         reference = "LA-" + "".join(secrets.choice(ALPHABET) for _ in range(6))
-        if session.exec(select(Report.id).where(Report.reference == reference)).first() is None:
+        if unit.first(_REFERENCE_TAKEN, (reference,)) is None:
             return reference
 
 
@@ -85,14 +87,16 @@ def create_report(
     *,
     conversation_id: int | None,
     sla: dict[Priority, timedelta] | None = None,
-    session: Session,
+    unit: Unit,
 ) -> Report:
+    """The report (on the ORM: it has many columns and defaults), its routing and reference by
+    the driver, and the evidence drafted in the conversation moved over in one statement."""
     fields = new.fields
     report = Report(
-        reference=_new_reference(session=session),
+        reference=_new_reference(unit=unit),
         receipt_hash=new.receipt_hash,
         priority=new.priority,
-        agency_id=route_agency(fields.get("province"), fields.get("regency"), session=session),
+        agency_id=route_agency(fields.get("province"), fields.get("regency"), unit=unit),
         locale=new.locale,
         danger=new.danger,
         story=new.story,
@@ -105,14 +109,10 @@ def create_report(
         sla_due_at=now + (sla or DEFAULT_SLA)[new.priority],
         **fields,
     )
-    session.add(report)
-    session.flush()
+    unit.session.add(report)
+    unit.session.flush()
     if conversation_id is not None:
-        drafted = select(Attachment).where(Attachment.conversation_id == conversation_id)
-        for attachment in session.exec(drafted).all():
-            attachment.report_id = report.id
-            attachment.conversation_id = None
-            session.add(attachment)
+        unit.run(_ADOPT_DRAFTED, (report.id, conversation_id))
     return report
 
 

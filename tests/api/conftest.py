@@ -16,7 +16,7 @@ from api.runtime import Runtime
 from api.settings import Settings
 from storage.agencies import create_agency
 from storage.crypto import Keys
-from storage.db import Database
+from storage.db import Database, Unit
 from storage.masking import mask_pii
 from storage.models import Attachment, AttachmentContent, Officer, Priority, Role, Service
 from storage.officers import hash_password
@@ -145,7 +145,7 @@ class Desk:
                 ),
                 now,
                 conversation_id=None,
-                session=session,
+                unit=Unit(session),
             )
             return report.id
 

@@ -36,7 +36,7 @@ from bot.sender import Result
 from storage import alerts, officer_contacts
 from storage.agencies import create_agency
 from storage.crypto import Crypto, Keys
-from storage.db import Database
+from storage.db import Database, Unit
 from storage.models import Alert, AlertKind, AlertStatus, Officer, Priority, Role
 from storage.officers import hash_password
 from storage.reports import NewReport, create_report
@@ -589,7 +589,7 @@ def seed_critical_reports(database_url: str, crypto: Crypto, count: int) -> None
                     ),
                     datetime.now(UTC),
                     conversation_id=None,
-                    session=session,
+                    unit=Unit(session),
                 )
                 alerts.queue_new_report_alerts(report, datetime.now(UTC), session=session)
     finally:
