@@ -133,7 +133,7 @@ class Inbox:
                 reporter_key,
                 self.crypto.cipher.encrypt(message.payload()),
                 self.clock(),
-                unit=Unit(session),
+                unit=Unit.of(session),
             )
         if recorded is not None:
             metrics.inbound_messages.labels(channel=message.channel.value).inc()
@@ -207,7 +207,7 @@ class Inbox:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
                 channel = message.channel.value
-                queued = self._turn(message, row.reporter_key, Unit(session))
+                queued = self._turn(message, row.reporter_key, Unit.of(session))
                 inbound.finish_inbound(row, self.clock(), session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
@@ -227,7 +227,7 @@ class Inbox:
             row.attempts += 1
             if row.attempts >= MAX_ATTEMPTS:
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
-                turn = _TurnContext(message, row.reporter_key, self.clock(), Unit(session))
+                turn = _TurnContext(message, row.reporter_key, self.clock(), Unit.of(session))
                 self._queue(
                     turn, [Reply("error")], locale=self.flows.default_locale, voice=Voice.other
                 )

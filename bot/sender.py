@@ -484,7 +484,7 @@ class OutboxSender:
         now = self.clock()
         if outcome.chat_message_ids:
             chat_messages.remember_messages(
-                row.reporter_key, outcome.chat_message_ids, now, unit=Unit(session)
+                row.reporter_key, outcome.chat_message_ids, now, unit=Unit.of(session)
             )
         match outcome.result:
             case Result.sent:

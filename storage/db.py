@@ -48,22 +48,34 @@ class Statement:
 
 
 class Unit:
-    """A unit of work as a turn sees it: the driver's cursor for its few statements, and the ORM
+    """A unit of work as a turn sees it: the driver's cursor for its few statements, and an ORM
     session, on the same connection and in the same transaction, for the rare rest (a report's
-    submission, a receipt look-up). Values are bound as the column types would bind them, so the
-    ORM reads what the driver wrote: SQLite keeps UTC times as ``YYYY-MM-DD HH:MM:SS.ffffff``
-    text, PostgreSQL as ``timestamptz``."""
+    submission, a receipt look-up), made when first asked for. Values are bound as the column
+    types would bind them, so the ORM reads what the driver wrote: SQLite keeps UTC times as
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` text, PostgreSQL as ``timestamptz``."""
 
-    __slots__ = ("_time", "_time_text", "cursor", "session", "sqlite")
+    __slots__ = ("_session", "_time", "_time_text", "connection", "cursor", "sqlite")
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, connection: sa.Connection, session: Session | None = None) -> None:
+        self.connection = connection
+        self._session = session
         # A turn binds its one ``now`` several times: formatted once.
         self._time: datetime | None = None
         self._time_text = ""
-        connection = session.connection()
         self.sqlite = connection.dialect.name == "sqlite"
         self.cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    @classmethod
+    def of(cls, session: Session) -> Unit:
+        """The unit of work of ``session`` (which has begun), for the turn's functions."""
+        return cls(session.connection(), session)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            # Joins the connection's transaction: it flushes into it and never commits it.
+            self._session = Session(bind=self.connection, expire_on_commit=False)
+        return self._session
 
     def run(self, statement: Statement, params: Sequence[Any] = ()) -> Any:
         """Execute; the cursor, to fetch from or read ``rowcount`` of."""
@@ -100,10 +112,20 @@ class Unit:
     def settle(self) -> None:
         """What the ORM holds of this unit is written now, and forgotten: the turn's savepoint
         then covers it, and a later turn's rollback cannot take it along."""
-        session = self.session
-        if session.new or session.deleted or len(session.identity_map):
+        session = self._session
+        if session is not None and (session.new or session.deleted or len(session.identity_map)):
             session.flush()
             session.expunge_all()
+
+    def forget(self) -> None:
+        """After a rollback: the ORM's objects of this unit are no longer in the database."""
+        if self._session is not None:
+            self._session.expunge_all()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
 
 _SAVEPOINT = "SAVEPOINT turn"
@@ -205,6 +227,8 @@ class Database:
         self._start = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._connections = threading.local()
+        self._opened: list[sa.Connection] = []
 
     @property
     def backend(self) -> str:
@@ -235,7 +259,7 @@ class Database:
                 with self._start:
                     if self._pool is None:
                         self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="lapor-db")
-            return self._pool.submit(self._alone, work)
+            return self._pool.submit(self._on_own_connection, work)
         future: Future[T] = Future()
         self._ensure_writer()
         self._queue.put(_Queued(work, future))
@@ -243,7 +267,29 @@ class Database:
 
     def _alone(self, work: Callable[[Unit], T]) -> T:
         with self.unit() as session:
-            return work(Unit(session))
+            return work(Unit.of(session))
+
+    def _on_own_connection(self, work: Callable[[Unit], T]) -> T:
+        """PostgreSQL: ``work`` in a transaction of this pool thread's own connection, kept for
+        the thread's life (no check-out, ping and reset a turn), the ORM session only if asked."""
+        connection = getattr(self._connections, "current", None)
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self.engine.connect()
+            self._connections.current = connection
+            with self._start:
+                self._opened.append(connection)
+        unit = Unit(connection)
+        try:
+            with connection.begin():
+                value = work(unit)
+                unit.settle()
+        except Exception:
+            if connection.connection.driver_connection.broken:  # type: ignore[union-attr]
+                connection.invalidate()  # the server went away: the next turn connects anew
+            raise
+        finally:
+            unit.close()
+        return value
 
     def _ensure_writer(self) -> None:
         # Alive, not just started: a forked child inherits the attribute but not the thread.
@@ -276,7 +322,7 @@ class Database:
         outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
         try:
             with self.unit() as session:
-                unit = Unit(session)
+                unit = Unit.of(session)
                 cursor = unit.cursor
                 for queued in group:
                     # The savepoint through the driver too: the ORM's nested transaction costs
@@ -288,7 +334,7 @@ class Database:
                     except Exception as exc:
                         cursor.execute(_ROLLBACK)
                         cursor.execute(_RELEASE)
-                        session.expunge_all()
+                        unit.forget()
                         outcomes.append((queued, None, exc))
                     else:
                         cursor.execute(_RELEASE)
@@ -345,4 +391,8 @@ class Database:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        with self._start:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
         self.engine.dispose()

@@ -145,7 +145,7 @@ class Desk:
                 ),
                 now,
                 conversation_id=None,
-                unit=Unit(session),
+                unit=Unit.of(session),
             )
             return report.id
 

@@ -589,7 +589,7 @@ def seed_critical_reports(database_url: str, crypto: Crypto, count: int) -> None
                     ),
                     datetime.now(UTC),
                     conversation_id=None,
-                    unit=Unit(session),
+                    unit=Unit.of(session),
                 )
                 alerts.queue_new_report_alerts(report, datetime.now(UTC), session=session)
     finally:

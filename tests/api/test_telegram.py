@@ -239,7 +239,7 @@ def test_quick_exit_deletes_the_conversation_from_the_chat_on_both_sides(
     phone = TelegramPhone(inbox, client, fake)
     key = inbox.reporter_key(Channel.telegram, str(USER_ID))
     with database.unit() as session:  # a message from three days ago: Telegram keeps it
-        remember_messages(key, [7], datetime.now(UTC) - timedelta(days=3), unit=Unit(session))
+        remember_messages(key, [7], datetime.now(UTC) - timedelta(days=3), unit=Unit.of(session))
     phone.type("halo")
     phone.press("welcome:start")
     phone.type("ini rahasia")

@@ -131,8 +131,8 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
             held = outbox.enqueue(Channel.whatsapp, "k", b"to", b"text", written, session=session)
             outbox.give_up(held, OutboxStatus.held, "graph:131047", 0, session=session)
         # WhatsApp reporters' windows: one silent since START, one held for lately.
-        windows.open_window("a" * 64, START, unit=Unit(session))
-        windows.open_window("b" * 64, START, unit=Unit(session))
+        windows.open_window("a" * 64, START, unit=Unit.of(session))
+        windows.open_window("b" * 64, START, unit=Unit.of(session))
         windows.hold("b" * 64, NOW - timedelta(days=1), session=session)
 
     clock[0] = NOW - timedelta(days=5)
