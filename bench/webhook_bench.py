@@ -1,7 +1,9 @@
 """Signed WhatsApp turns against a running ``lapor serve`` (one worker, SQLite), compared with a
 bare FastAPI endpoint on the same uvicorn, driven by the same load generator in the same run.
 
-Run: ``make bench`` (or ``.venv/bin/python bench/webhook_bench.py [seconds] [connections]``).
+Run: ``make bench`` (or ``.venv/bin/python bench/webhook_bench.py [seconds] [connections]
+[--profile=PATH]``; with ``--profile`` py-spy, installed into the venv by hand, samples the
+server during the measured run and writes its raw stacks to PATH).
 The load generator is wrk (C, ``apt-get install wrk``), so that it takes little of the CPU the
 servers need. It replays pre-signed deliveries, each a new message (a new wamid) from one of 2,000
 reporters walking through the conversation, so every request the server takes is a real turn
@@ -209,11 +211,28 @@ def turns(database: Path) -> int:
     return table_counts(database, "SELECT 'done', count(*) FROM inbound").get("done", 0)
 
 
+def profile(pid: int, seconds: float, path: str | None) -> subprocess.Popen[bytes] | None:
+    """``--profile=PATH``: py-spy samples the server during the measured run (raw stacks)."""
+    if path is None:
+        return None
+    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
+    options = ["--duration", str(int(seconds)), "--rate", "200", "--threads", "--format", "raw"]
+    return subprocess.Popen([*spy, *options, "--output", path], stdout=subprocess.DEVNULL)
+
+
+def arguments() -> tuple[float, int, str | None]:
+    """Seconds, connections and the ``--profile`` path."""
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    profile_to = next(
+        (arg.partition("=")[2] for arg in sys.argv[1:] if arg.startswith("--profile=")), None
+    )
+    return (float(args[0]) if args else 10), (int(args[1]) if len(args) > 1 else 64), profile_to
+
+
 def main() -> None:
     if not Path(WRK).exists():
         raise SystemExit("the load generator is wrk (Debian: apt-get install wrk)")
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
-    connections = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    seconds, connections, profile_to = arguments()
     python = sys.executable
     uvicorn = [python, "-m", "uvicorn", "--log-level", "warning", "--port"]
     workdir = Path(tempfile.mkdtemp(prefix="lapor-bench-"))
@@ -262,7 +281,10 @@ def main() -> None:
                 wait_ready(base, ready)
                 wrk(base, 3, connections, warm, script)
                 before = turns(database) if database.exists() else 0
+                spy = profile(process.pid, seconds, profile_to) if name == "lapor serve" else None
                 results[name] = wrk(base, seconds, connections, measured, script)
+                if spy is not None:
+                    spy.wait(60)
                 if name == "lapor serve":
                     done = turns(database) - before
                     if done < results[name]["count"]:

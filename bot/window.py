@@ -70,7 +70,7 @@ class Windows:
         return self.hasher.pseudonym(Channel.whatsapp.value, address)
 
     def closed(self, address: str) -> bool:
-        with self.database.unit() as session:
+        with self.database.read() as session:
             window = windows.read_window(self._key(address), session=session)
         return not is_open(window, self.clock())
 

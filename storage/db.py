@@ -181,7 +181,11 @@ def _sqlite_on_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_db_engine(url: str | URL) -> Engine:
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA query_only=ON")
+
+
+def create_db_engine(url: str | URL, *, read_only: bool = False) -> Engine:
     """An engine with the settings this product relies on.
 
     ``hide_parameters`` keeps bound values (which may be ciphertext or hashes, but also anything a
@@ -200,7 +204,11 @@ def create_db_engine(url: str | URL) -> Engine:
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        if read_only:
+            # Each statement reads a snapshot of its own (WAL), never waiting for the writer.
+            event.listen(engine, "connect", _sqlite_read_only)
+        else:
+            event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return sa.create_engine(
         parsed,
@@ -228,11 +236,28 @@ class Database:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._connections = threading.local()
+        self._reader: Engine | None = None
         self._opened: list[sa.Connection] = []
 
     @property
     def backend(self) -> str:
         return self.url.get_backend_name()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit that only reads. On SQLite it neither takes the write lock nor waits for the
+        writer's group (WAL lets readers go on during a commit): for the sender's look-ups,
+        which would otherwise queue behind every group of turns."""
+        if self._writer is None or sqlite_path(self.url) is None:  # PostgreSQL, or in memory
+            with self.unit() as session:
+                yield session
+            return
+        if self._reader is None:
+            with self._start:
+                if self._reader is None:
+                    self._reader = create_db_engine(self.url, read_only=True)
+        with Session(self._reader, expire_on_commit=False) as session:
+            yield session
 
     @contextmanager
     def unit(self) -> Iterator[Session]:
@@ -395,4 +420,6 @@ class Database:
             opened, self._opened = self._opened, []
         for connection in opened:
             connection.close()
+        if self._reader is not None:
+            self._reader.dispose()
         self.engine.dispose()

@@ -13,11 +13,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
+from storage import conversations
 from storage.agencies import create_agency
 from storage.crypto import Crypto
 from storage.db import Database, Unit
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
-from storage.models import Agency, Channel, Inbound, Report
+from storage.models import Agency, Channel, Conversation, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
 from storage.reports import find_report_by_receipt
 
@@ -160,6 +161,83 @@ def test_datetimes_come_back_as_aware_utc(database: Database) -> None:
     assert read.utcoffset() == timedelta(0)
     assert read == written
     assert read == datetime(2026, 11, 22, 14, 30, tzinfo=UTC)
+
+
+def test_what_the_driver_writes_the_orm_reads_and_back(database: Database) -> None:
+    """The turn's statements bind values themselves (``Unit``): the ORM must read them exactly,
+    and they must read what the ORM wrote."""
+    jakarta = timezone(timedelta(hours=7))
+    now = datetime(2026, 11, 22, 21, 30, 5, 123456, tzinfo=jakarta)
+    state = conversations.ConversationState("report", "ask_story", "id", b"\x00snap", 3, now)
+    with database.unit() as session:
+        conversations.save_conversation(
+            "k" * 64,
+            Channel.whatsapp,
+            None,
+            state,
+            now,
+            expires_at=now + timedelta(hours=24),
+            unit=Unit.of(session),
+        )
+    with database.unit() as session:
+        row = session.exec(select(Conversation)).one()
+        assert (row.channel, row.flow, row.state, row.snapshot) == (
+            "whatsapp",
+            "report",
+            "ask_story",
+            b"\x00snap",
+        )
+        assert row.updated_at == now
+        assert row.updated_at.utcoffset() == timedelta(0)
+        assert row.expires_at == now + timedelta(hours=24)
+        assert row.burst_since == now
+        row.expires_at = now + timedelta(minutes=1)
+        session.add(row)
+    with database.unit() as session:
+        live = conversations.lock_conversation("k" * 64, unit=Unit.of(session))
+    assert live is not None
+    assert live.expires_at == now + timedelta(minutes=1)
+    assert live.expires_at.utcoffset() == timedelta(0)
+    assert (live.burst_count, live.burst_since, live.snapshot) == (3, now, b"\x00snap")
+
+
+def test_a_reader_does_not_wait_for_the_writer_and_cannot_write(database: Database) -> None:
+    _agency(database, "BEFORE")
+    writing = threading.Event()
+    done = threading.Event()
+
+    def writer() -> None:
+        with database.unit() as session:
+            create_agency("DURING", "Belum", regions=[], national=False, session=session)
+            session.flush()
+            writing.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(30)
+        read: list[str] = []
+
+        def reader() -> None:
+            with database.read() as session:
+                read.extend(agency.code for agency in session.exec(select(Agency)).all())
+
+        looking = threading.Thread(target=reader)
+        looking.start()
+        looking.join(10)
+        if database.backend == "sqlite":
+            assert read == ["BEFORE"]  # at once, while the writer holds its transaction
+    finally:
+        done.set()
+        thread.join(30)
+    looking.join(30)
+    assert read == ["BEFORE"]
+    if database.backend == "sqlite":
+        with database.read() as session:
+            session.add(Agency(code="NO", name="Tidak boleh"))
+            with pytest.raises(sa.exc.OperationalError, match="readonly"):
+                session.flush()
 
 
 def test_naive_datetimes_are_refused(database: Database) -> None:
