@@ -1,9 +1,10 @@
 """What the benchmarks that drive a server over HTTP share: free ports, starting and stopping
-server processes, waiting for them, running the wrk load generator and reading its figures, and
-counting rows in the server's SQLite database afterwards."""
+server processes, waiting for them and reading the CPU time they used, running the wrk load
+generator and reading its figures, and counting rows in the server's SQLite database afterwards."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -42,6 +43,12 @@ def start(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[b
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     process.wait(20)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread) that process ``pid`` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def require_wrk() -> None:
