@@ -53,3 +53,4 @@ clean:
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/peer_bench.py

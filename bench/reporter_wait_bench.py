@@ -45,7 +45,8 @@ from fastapi.responses import JSONResponse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from webhook_bench import APP_SECRET, SCRIPT, free_port, signed
+from common import free_port
+from webhook_bench import APP_SECRET, SCRIPT, signed
 
 from tests.fake_telegram import text_update
 

@@ -19,17 +19,24 @@ import hashlib
 import hmac
 import json
 import os
-import re
-import shutil
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    free_port,
+    profile,
+    require_wrk,
+    start,
+    stop,
+    table_counts,
+    turns,
+    wait_ready,
+    wrk,
+)
 
 APP_SECRET = "bench-app-secret"
 GRAPH_APP = """
@@ -48,24 +55,6 @@ async def webhook(request: Request) -> dict[str, str]:
     await request.body()
     return {"status": "ok"}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(base: str, path: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}{path}", timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{base} did not come up")
 
 
 def signed(wa_id: str, number: int, text: str) -> tuple[bytes, dict[str, str]]:
@@ -103,7 +92,7 @@ def signed(wa_id: str, number: int, text: str) -> tuple[bytes, dict[str, str]]:
 
 SCRIPT = ["halo", "mulai", "tidak", "setuju", "saya sendiri", "dewasa", "perempuan", "fisik", "ya"]
 REPORTERS = 2000
-WRK = shutil.which("wrk") or "/usr/bin/wrk"
+THREADS = 2
 
 # wrk's threads each take their own slice of the pre-signed requests, one after another; every
 # request is a new delivery (a new wamid), so each one the server takes is a real turn.
@@ -149,75 +138,11 @@ def write_requests(path: Path, count: int, run: str) -> None:
             out.write(f"{headers['X-Hub-Signature-256']}\t{raw.decode()}\n")
 
 
-def wrk(
+def replay(
     base: str, seconds: float, connections: int, requests: Path, script: Path
 ) -> dict[str, float]:
-    threads = 2
-    output = subprocess.run(
-        [
-            WRK,
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{round(seconds)}s",
-            "--latency",
-            "--timeout",
-            "30s",
-            "-s",
-            str(script),
-            base,
-            "--",
-            str(requests),
-            str(threads),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Non-2xx" in output or "Socket errors" in output:
-        raise SystemExit(f"some requests failed:\n{output}")
-    figures = {
-        "rps": float(_find(r"Requests/sec:\s+([\d.]+)", output)[0]),
-        "count": float(_find(r"(\d+) requests in", output)[0]),
-    }
-    for label, key in (("50%", "p50_ms"), ("99%", "p99_ms")):
-        value, unit = _find(rf"{label}\s+([\d.]+)(us|ms|s)\b", output)
-        figures[key] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    return figures
-
-
-def _find(pattern: str, output: str) -> tuple[str, ...]:
-    found = re.search(pattern, output)
-    if found is None:
-        raise SystemExit(f"wrk printed no {pattern!r}:\n{output}")
-    return found.groups()
-
-
-def start(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(20)
-
-
-def table_counts(database: Path, sql: str) -> dict[str, int]:
-    with sqlite3.connect(database) as connection:
-        rows = connection.execute(sql).fetchall()
-    return {str(key): int(count) for key, count in rows}
-
-
-def turns(database: Path) -> int:
-    return table_counts(database, "SELECT 'done', count(*) FROM inbound").get("done", 0)
-
-
-def profile(pid: int, seconds: float, path: str | None) -> subprocess.Popen[bytes] | None:
-    """``--profile=PATH``: py-spy samples the server during the measured run (raw stacks)."""
-    if path is None:
-        return None
-    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
-    options = ["--duration", str(int(seconds)), "--rate", "200", "--threads", "--format", "raw"]
-    return subprocess.Popen([*spy, *options, "--output", path], stdout=subprocess.DEVNULL)
+    """wrk's threads replaying the deliveries in ``requests`` (``WRK_SCRIPT``)."""
+    return wrk(base, seconds, connections, script, [str(requests), str(THREADS)], threads=THREADS)
 
 
 def arguments() -> tuple[float, int, str | None]:
@@ -230,8 +155,7 @@ def arguments() -> tuple[float, int, str | None]:
 
 
 def main() -> None:
-    if not Path(WRK).exists():
-        raise SystemExit("the load generator is wrk (Debian: apt-get install wrk)")
+    require_wrk()
     seconds, connections, profile_to = arguments()
     python = sys.executable
     uvicorn = [python, "-m", "uvicorn", "--log-level", "warning", "--port"]
@@ -279,10 +203,10 @@ def main() -> None:
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_ready(base, ready)
-                wrk(base, 3, connections, warm, script)
-                before = turns(database) if database.exists() else 0
+                replay(base, 3, connections, warm, script)
+                before = turns(database)
                 spy = profile(process.pid, seconds, profile_to) if name == "lapor serve" else None
-                results[name] = wrk(base, seconds, connections, measured, script)
+                results[name] = replay(base, seconds, connections, measured, script)
                 if spy is not None:
                     spy.wait(60)
                 if name == "lapor serve":

@@ -37,6 +37,29 @@ def text_update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
     }
 
 
+def callback_update(
+    update_id: int, user_id: int, data: str, message_id: int = 5, text: str = "…"
+) -> dict[str, Any]:
+    """A Telegram update: a person tapping the button ``data`` under the bot's message
+    ``message_id`` (showing ``text``) in their private chat with the bot."""
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"4382{update_id}",
+            "from": {"id": user_id, "is_bot": False, "first_name": "Pelapor"},
+            "message": {
+                "message_id": message_id,
+                "from": {"id": BOT_USER["id"], "is_bot": True, "first_name": "Lapor Bot"},
+                "chat": {"id": user_id, "first_name": "Pelapor", "type": "private"},
+                "date": 1767225601,
+                "text": text,
+            },
+            "chat_instance": "-1234567890123456789",
+            "data": data,
+        },
+    }
+
+
 @dataclass
 class FakeBotApi:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
