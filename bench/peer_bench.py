@@ -2,7 +2,9 @@
 plain python-telegram-bot ``ConversationHandler`` bot in webhook mode (``bench/peer_bot.py``, state
 in memory), driven by the same wrk script with the same updates, in the same run.
 
-Run: ``.venv/bin/python bench/peer_bench.py [seconds] [connections]`` (default 30 s, 64). Three
+Run: ``.venv/bin/python bench/peer_bench.py [seconds] [connections] [--profile=PATH]`` (default
+30 s, 64; ``--profile``: py-spy's raw stacks of ``lapor serve`` during its run, as in
+``webhook_bench.py``). Three
 servers one after the other, each after 3 s of warm-up on other chats: the peer as PTB builds it
 (256 Bot API connections), the peer with 8 (faster: see ``peer_bot.py``), then lapor. Each wrk
 connection owns its chats and walks each through the report flow with button taps
@@ -43,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (
     cpu_seconds,
     free_port,
+    profile,
     require_wrk,
     start,
     stop,
@@ -181,7 +184,7 @@ class Setup:
 
 
 def measure(
-    setup: Setup, argv: list[str], env: dict[str, str]
+    setup: Setup, argv: list[str], env: dict[str, str], profile_to: str | None = None
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Start the server ``argv`` (``{port}`` in it; ``env`` added to the setup's), warm it up with
     other chats, measure, stop it. Returns wrk's figures, with ``cpu_s`` the server process's CPU
@@ -198,7 +201,10 @@ def measure(
         time.sleep(2)
         before, inbound = calls(setup.bot_api), turns(setup.database)
         cpu = cpu_seconds(process.pid)
+        spy = profile(process.pid, setup.seconds, profile_to)
         figures = taps(base, setup.seconds, setup.connections, setup.workdir, FIRST_USER + RUN)
+        if spy is not None:
+            spy.wait(60)
         time.sleep(2)
         figures["cpu_s"] = cpu_seconds(process.pid) - cpu
         after = calls(setup.bot_api)
@@ -211,8 +217,11 @@ def measure(
 
 def main() -> None:
     require_wrk()
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 30
-    connections = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    seconds = float(args[0]) if args else 30
+    connections = int(args[1]) if len(args) > 1 else 64
+    # --profile=PATH: py-spy's raw stacks of lapor serve during its measured run.
+    profile_to = next((a.partition("=")[2] for a in sys.argv if a.startswith("--profile=")), None)
     python = sys.executable
     uvicorn = [python, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--port"]
     workdir = Path(tempfile.mkdtemp(prefix="lapor-peer-"))
@@ -254,7 +263,10 @@ def main() -> None:
     }
     try:
         wait_ready(bot_api, "/calls")
-        results = {name: measure(setup, argv, env) for name, (argv, env) in servers.items()}
+        results = {
+            name: measure(setup, argv, env, profile_to if name == "lapor serve" else None)
+            for name, (argv, env) in servers.items()
+        }
     finally:
         stop(fake)
     report(results, setup.database)
