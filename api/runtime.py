@@ -267,6 +267,11 @@ def evidence_downloaders(
     return downloaders
 
 
+def bot_api_connections(settings: Settings) -> int:
+    """The sender's threads, and a few for acknowledging buttons."""
+    return settings.send_threads + 4
+
+
 def telegram_bot(settings: Settings) -> Bot:
     """PTB's ``Bot`` for this deployment's Bot API server (``base_url``, ``base_file_url``)."""
     assert settings.telegram_token is not None
@@ -276,7 +281,7 @@ def telegram_bot(settings: Settings) -> Bot:
         base_file_url=settings.telegram_file_url,
         # One connection per sender thread (PTB's default pool of one would queue them, and
         # time out waiting for it), and a few for answering button presses and downloads.
-        request=HTTPXRequest(connection_pool_size=settings.send_threads + 4),
+        request=HTTPXRequest(connection_pool_size=bot_api_connections(settings)),
     )
 
 
@@ -305,6 +310,7 @@ def channel_transports(
                 telegram_bot(settings),
                 chat_seconds=settings.telegram_chat_seconds,
                 budget=budget_for(database, f"telegram:{bot_id}", settings.telegram_rate),
+                requests=bot_api_connections(settings),
             )
         )
     token = settings.whatsapp_access_token

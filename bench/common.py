@@ -124,5 +124,7 @@ def profile(pid: int, seconds: float, path: str | None) -> subprocess.Popen[byte
     if path is None:
         return None
     spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
-    options = ["--duration", str(int(seconds)), "--rate", "200", "--threads", "--format", "raw"]
+    # Only the thread holding the GIL is sampled: where the process's Python time goes.
+    options = ["--duration", str(int(seconds)), "--rate", "200", "--threads", "--gil"]
+    options += ["--format", "raw"]
     return subprocess.Popen([*spy, *options, "--output", path], stdout=subprocess.DEVNULL)

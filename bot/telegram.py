@@ -138,15 +138,30 @@ def keyboard(choices: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | Non
 
 
 class _Loop:
-    """A private event loop in a thread, so the synchronous sender can await PTB's ``Bot``."""
+    """A private event loop in a thread, so the synchronous sender can await PTB's ``Bot``.
 
-    def __init__(self) -> None:
+    At most ``requests`` Bot API calls are in flight at once; the rest wait here, in order:
+    left to queue inside httpcore's connection pool, every call in or out made the pool look
+    through every waiting call and every connection (a profile under load found more CPU there
+    than in the turns)."""
+
+    def __init__(self, requests: int) -> None:
         self.loop = asyncio.new_event_loop()
+        self.gate = asyncio.Semaphore(requests)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
+    async def _gated(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        async with self.gate:
+            return await coroutine
+
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+        gated = self._gated(coroutine)
+        return asyncio.run_coroutine_threadsafe(gated, self.loop).result(timeout=60)
+
+    def start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run it, without waiting for it (nor a thread waiting for it)."""
+        asyncio.run_coroutine_threadsafe(self._gated(coroutine), self.loop)
 
 
 class TelegramTransport:
@@ -158,26 +173,30 @@ class TelegramTransport:
         *,
         chat_seconds: float = PER_CHAT_SECONDS,
         budget: Budget | None = None,
+        requests: int = 8,
     ) -> None:
         self.bot = bot
         # The sender gives each chat its next message no earlier than this after the last one
         # (a due time per chat, other chats go on); ``_pace`` spaces the parts of one message.
         self.chat_seconds = chat_seconds
-        self.loop = _Loop()
+        self.loop = _Loop(requests)
         self.ready = False
         self.overall = budget or RateLimiter(OVERALL_RATE)
         self.last_in_chat: dict[str, float] = {}
         self.lock = threading.Lock()
         self.starting = threading.Lock()
 
-    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        # Initialised on first use, so that a Bot API that is away at start-up delays messages
-        # (they wait in the outbox) instead of stopping the process.
+    def _initialize(self) -> None:
+        # On first use, so that a Bot API that is away at start-up delays messages (they wait
+        # in the outbox) instead of stopping the process.
         if not self.ready:
             with self.starting:  # several sender threads may get here at once
                 if not self.ready:
                     self.loop.run(self.bot.initialize())
                     self.ready = True
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        self._initialize()
         return self.loop.run(coroutine)
 
     def _pace(self, chat: str) -> None:
@@ -235,9 +254,13 @@ class TelegramTransport:
         return Outcome(Result.sent, len(batches))
 
     def answer(self, callback_query_id: str) -> None:
-        """Stop the button's progress spinner; best effort."""
+        """Stop the button's progress spinner; best effort, and nobody waits for it."""
+        self._initialize()
+        self.loop.start(self._answer(callback_query_id))
+
+    async def _answer(self, callback_query_id: str) -> None:
         try:
-            self.call(self.bot.answer_callback_query(callback_query_id))
+            await self.bot.answer_callback_query(callback_query_id)
         except TelegramError:
             return
 

@@ -131,14 +131,10 @@ async def telegram_update(
     if event.message is not None:
         await asyncio.wrap_future(runtime.inbox.submit(event.message))
         if event.callback_query_id is not None:
-            # The turn is durable: acknowledging the button need not hold up the 200.
-            background.add_task(_answer, runtime, event.callback_query_id)
+            # The turn is durable: the button is acknowledged after, and the 200 does not wait
+            # for it (nor does a thread: the transport's loop makes the call on its own).
+            background.add_task(transport.answer, event.callback_query_id)
     return JSONResponse({}, background=background)
-
-
-def _answer(runtime: Runtime, callback_query_id: str) -> None:
-    if runtime.telegram is not None:
-        runtime.telegram.answer(callback_query_id)
 
 
 def _secret_matches(given: str | None, expected: SecretStr) -> bool:
