@@ -38,6 +38,8 @@ log = logging.getLogger("lapor.runtime")
 
 # A delivery still unprocessed this long after it was recorded was left by a crash (or a failure).
 STALE_INBOUND = timedelta(seconds=30)
+# Bot API connections for acknowledging button taps, apart from the sender's (one a thread).
+ACKNOWLEDGING_CONNECTIONS = 4
 
 
 referrals_overdue = Gauge(
@@ -267,11 +269,6 @@ def evidence_downloaders(
     return downloaders
 
 
-def bot_api_connections(settings: Settings) -> int:
-    """The sender's threads, and a few for acknowledging buttons."""
-    return settings.send_threads + 4
-
-
 def telegram_bot(settings: Settings) -> Bot:
     """PTB's ``Bot`` for this deployment's Bot API server (``base_url``, ``base_file_url``)."""
     assert settings.telegram_token is not None
@@ -281,7 +278,9 @@ def telegram_bot(settings: Settings) -> Bot:
         base_file_url=settings.telegram_file_url,
         # One connection per sender thread (PTB's default pool of one would queue them, and
         # time out waiting for it), and a few for answering button presses and downloads.
-        request=HTTPXRequest(connection_pool_size=bot_api_connections(settings)),
+        request=HTTPXRequest(
+            connection_pool_size=settings.send_threads + ACKNOWLEDGING_CONNECTIONS
+        ),
     )
 
 
@@ -310,7 +309,8 @@ def channel_transports(
                 telegram_bot(settings),
                 chat_seconds=settings.telegram_chat_seconds,
                 budget=budget_for(database, f"telegram:{bot_id}", settings.telegram_rate),
-                requests=bot_api_connections(settings),
+                requests=settings.send_threads,
+                side_requests=ACKNOWLEDGING_CONNECTIONS,
             )
         )
     token = settings.whatsapp_access_token

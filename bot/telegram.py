@@ -140,28 +140,31 @@ def keyboard(choices: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | Non
 class _Loop:
     """A private event loop in a thread, so the synchronous sender can await PTB's ``Bot``.
 
-    At most ``requests`` Bot API calls are in flight at once; the rest wait here, in order:
-    left to queue inside httpcore's connection pool, every call in or out made the pool look
-    through every waiting call and every connection (a profile under load found more CPU there
-    than in the turns)."""
+    Calls wait here rather than inside httpcore's connection pool, where every call in or out
+    made the pool look through every waiting call and every connection (a profile under load
+    found more CPU there than in the turns): at most ``requests`` calls the sender waits for,
+    and apart from them at most ``side_requests`` that nobody waits for (acknowledging buttons),
+    so that a burst of taps never holds up the replies."""
 
-    def __init__(self, requests: int) -> None:
+    def __init__(self, requests: int, side_requests: int) -> None:
         self.loop = asyncio.new_event_loop()
         self.gate = asyncio.Semaphore(requests)
+        self.side_gate = asyncio.Semaphore(side_requests)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
-    async def _gated(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        async with self.gate:
+    @staticmethod
+    async def _gated(gate: asyncio.Semaphore, coroutine: Coroutine[Any, Any, T]) -> T:
+        async with gate:
             return await coroutine
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        gated = self._gated(coroutine)
+        gated = self._gated(self.gate, coroutine)
         return asyncio.run_coroutine_threadsafe(gated, self.loop).result(timeout=60)
 
     def start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run it, without waiting for it (nor a thread waiting for it)."""
-        asyncio.run_coroutine_threadsafe(self._gated(coroutine), self.loop)
+        """Run it on the side, without waiting for it (nor a thread waiting for it)."""
+        asyncio.run_coroutine_threadsafe(self._gated(self.side_gate, coroutine), self.loop)
 
 
 class TelegramTransport:
@@ -174,12 +177,13 @@ class TelegramTransport:
         chat_seconds: float = PER_CHAT_SECONDS,
         budget: Budget | None = None,
         requests: int = 8,
+        side_requests: int = 4,
     ) -> None:
         self.bot = bot
         # The sender gives each chat its next message no earlier than this after the last one
         # (a due time per chat, other chats go on); ``_pace`` spaces the parts of one message.
         self.chat_seconds = chat_seconds
-        self.loop = _Loop(requests)
+        self.loop = _Loop(requests, side_requests)
         self.ready = False
         self.overall = budget or RateLimiter(OVERALL_RATE)
         self.last_in_chat: dict[str, float] = {}
