@@ -6,7 +6,7 @@ Run: ``.venv/bin/python bench/turn_bench.py [sqlite|postgresql|both] [turns] [--
 Each reporter walks the whole report flow (21 turns, the last one submits a report) and a new
 reporter takes its place, ``REPORTERS`` of them at a time, each waiting for its previous turn to be
 durable before sending the next (as a platform waits for the webhook's 200). Turns go through
-``Inbox.submit``, the path the webhooks take: on SQLite (``synchronous=FULL``) the group commit,
+``Inbox.take``, the path the webhooks take: on SQLite (``synchronous=FULL``) the group commit,
 on PostgreSQL (a throwaway server with ``fsync`` and ``synchronous_commit`` on) the pool.
 
 Compared, in the same run on the same database: the same turns one at a time (one commit per
@@ -95,7 +95,7 @@ async def concurrent_turns(inbox: Inbox, walkers: Walkers, turns: int) -> float:
                 if left <= 0:
                     return
                 left -= 1
-                await asyncio.wrap_future(inbox.submit(message))
+                await inbox.take(message)
 
     started = time.perf_counter()
     await asyncio.gather(*(reporter() for _ in range(REPORTERS)))

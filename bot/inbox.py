@@ -10,6 +10,7 @@ reporter gets an apology: nothing is lost either way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -152,17 +153,29 @@ class Inbox:
         the turn and its replies are durable together. A turn that fails rolls back alone, and
         the delivery is then recorded on its own for the sweeper to finish before the future
         completes: nothing is lost either way."""
-        keys = self._keys(message)
         done: Future[bool] = Future()
 
         def finish(turn: Future[int | None]) -> None:
             try:
-                done.set_result(self._after_turn(message, turn))
+                error = turn.exception()
+                turned = (
+                    self._failed(message, error) if error else self._counted(message, turn.result())
+                )
+                done.set_result(turned)
             except Exception as exc:
                 done.set_exception(exc)
 
-        self.database.submit(partial(self._handle_in, message, keys)).add_done_callback(finish)
+        work = partial(self._handle_in, message, self._keys(message))
+        self.database.submit(work).add_done_callback(finish)
         return done
+
+    async def take(self, message: InboundMessage) -> bool:
+        """``submit``, awaited in the webhooks' event loop (woken once a group, on SQLite)."""
+        try:
+            queued = await self.database.run(partial(self._handle_in, message, self._keys(message)))
+        except Exception as exc:
+            return await asyncio.to_thread(self._failed, message, exc)
+        return self._counted(message, queued)
 
     def _handle_in(self, message: InboundMessage, keys: tuple[str, str], unit: Unit) -> int | None:
         """The turn's work in its unit of work: how many messages it queued, ``None`` for a
@@ -181,15 +194,16 @@ class Inbox:
             return None
         return self._turn(message, reporter_key, unit)
 
-    def _after_turn(self, message: InboundMessage, turn: Future[int | None]) -> bool:
-        error = turn.exception()
-        if error is not None:
-            log.error("turn failed", exc_info=error, extra={"event": "turn_failed"})
-            recorded = self.record(message)
-            if recorded is not None:
-                self._count_failure(recorded)
-            return False
-        queued = turn.result()
+    def _failed(self, message: InboundMessage, error: BaseException) -> bool:
+        """The turn rolled back: its delivery is recorded on its own, for the sweeper."""
+        log.error("turn failed", exc_info=error, extra={"event": "turn_failed"})
+        recorded = self.record(message)
+        if recorded is not None:
+            self._count_failure(recorded)
+        return False
+
+    def _counted(self, message: InboundMessage, queued: int | None) -> bool:
+        """A turn is durable (``queued`` messages for the reporter; ``None``: a duplicate)."""
         if queued is None:
             return False
         channel = message.channel.value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -138,7 +139,36 @@ _ROLLBACK = "ROLLBACK TO SAVEPOINT turn"
 @dataclass(frozen=True)
 class _Queued:
     work: Callable[[Unit], Any]
-    future: Future[Any]
+    future: Future[Any] | asyncio.Future[Any]
+    # The event loop of an ``asyncio`` future (``Database.run``), woken once for its group.
+    loop: asyncio.AbstractEventLoop | None = None
+
+
+def _settle(outcomes: list[tuple[_Queued, Any, BaseException | None]]) -> None:
+    """Complete the futures of work done (its commit durable): a thread's future at once, an
+    event loop's together, with one wake-up of that loop for all of them."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Queued, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        queued, value, error = outcome
+        if queued.loop is not None:
+            by_loop.setdefault(queued.loop, []).append(outcome)
+        elif error is None:
+            queued.future.set_result(value)
+        else:
+            queued.future.set_exception(error)
+    for loop, done in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle_in_loop, done)
+
+
+def _settle_in_loop(outcomes: list[tuple[_Queued, Any, BaseException | None]]) -> None:
+    for queued, value, error in outcomes:
+        if queued.future.done():  # cancelled: the request that waited has gone
+            continue
+        if error is None:
+            queued.future.set_result(value)
+        else:
+            queued.future.set_exception(error)
 
 
 def conflict_insert(table: Any, dialect: str) -> postgresql.Insert | sqlite.Insert:
@@ -295,6 +325,16 @@ class Database:
         self._queue.put(_Queued(work, future))
         return future
 
+    async def run(self, work: Callable[[Unit], T]) -> T:
+        """``submit``, awaited in an event loop (the webhooks). On SQLite the writer wakes the
+        loop once for each group it commits, not once for each turn in it."""
+        if self._writer is None:
+            return await asyncio.wrap_future(self.submit(work))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._ensure_writer()
+        self._queue.put(_Queued(work, future, future.get_loop()))
+        return await future
+
     def _alone(self, work: Callable[[Unit], T]) -> T:
         with self.unit() as session:
             return work(Unit.of(session))
@@ -375,19 +415,15 @@ class Database:
                 self._run_alone(queued)
             return
         # Only now, with the commit on disk, does anyone hear of it (outside the write lock).
-        for queued, value, error in outcomes:
-            if error is None:
-                queued.future.set_result(value)
-            else:
-                queued.future.set_exception(error)
+        _settle(outcomes)
 
     def _run_alone(self, queued: _Queued) -> None:
         try:
             value = self._alone(queued.work)
         except Exception as exc:
-            queued.future.set_exception(exc)
+            _settle([(queued, None, exc)])
         else:
-            queued.future.set_result(value)
+            _settle([(queued, value, None)])
 
     def checkpoint(self) -> bool:
         """SQLite: copy the WAL into the database file and empty it, so that what a purge erased

@@ -3,7 +3,6 @@ a request that fails its signature or secret is refused before anything is read 
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -81,7 +80,7 @@ async def whatsapp_notification(
     # its own); only when all are durable does the platform get its 200, so nothing can be
     # lost. Awaited one after the other: a reporter's messages are taken in their order.
     for message in notification.messages:
-        await asyncio.wrap_future(runtime.inbox.submit(message))
+        await runtime.inbox.take(message)
     if notification.statuses:
         await run_in_threadpool(_take_receipts, runtime, notification)
     return JSONResponse({"status": "ok"})
@@ -129,7 +128,7 @@ async def telegram_update(
             runtime.inbox.stop_sending, Channel.telegram, event.blocked_identity
         )
     if event.message is not None:
-        await asyncio.wrap_future(runtime.inbox.submit(event.message))
+        await runtime.inbox.take(event.message)
         if event.callback_query_id is not None:
             # The turn is durable: the button is acknowledged after, and the 200 does not wait
             # for it (nor does a thread: the transport's loop makes the call on its own).

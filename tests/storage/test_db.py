@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -311,6 +313,54 @@ def test_units_submitted_together_share_one_commit_and_a_failure_rolls_back_alon
         assert len(commits) == 2  # the unit that held the lock, then the one group
     else:
         assert len(commits) == 3  # PostgreSQL: one transaction each, on the pool
+
+
+def test_units_awaited_in_an_event_loop_share_one_commit_and_one_wake_up(
+    database: Database,
+) -> None:
+    commits: list[None] = []
+    sa.event.listen(database.engine, "commit", lambda _connection: commits.append(None))
+    wake_ups: list[int] = []
+
+    async def together() -> list[str | BaseException]:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+
+        def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            wake_ups.append(len(args[0]) if args else 0)
+            return original(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+        started = threading.Event()
+        release = threading.Event()
+
+        def hold_the_lock() -> None:
+            with database.unit():
+                started.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        started.wait(30)
+        runs = [
+            asyncio.ensure_future(database.run(_add_agency(code, fail=code == "BROKEN")))
+            for code in ("FIRST", "BROKEN", "THIRD")
+        ]
+        await asyncio.sleep(0.2)  # all three queued behind the lock
+        release.set()
+        results = await asyncio.gather(*runs, return_exceptions=True)
+        holder.join(30)
+        return results
+
+    first, broken, third = asyncio.run(together())
+    assert (first, third) == ("FIRST", "THIRD")
+    assert isinstance(broken, RuntimeError)
+    with database.unit() as session:
+        codes = sorted(agency.code for agency in session.exec(select(Agency)).all())
+    assert codes == ["FIRST", "THIRD"]
+    if database.backend == "sqlite":
+        assert len(commits) == 2  # the unit that held the lock, then the one group
+        assert wake_ups == [3]  # the loop was woken once, for the three of them
 
 
 def test_a_group_whose_commit_fails_runs_each_unit_again_alone(
