@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -77,9 +78,16 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         pollers = [p for p in (_telegram_polling(runtime), _officer_polling(runtime)) if p]
         for polling in pollers:
             await _start_polling(polling)
+        # What start-up built (modules, the app, the flows: some 200,000 objects) lives as long
+        # as the process, yet every full pass of the garbage collector walked all of it: a pause of
+        # 150-500 ms every hundred or so requests, the console queue's p99 in
+        # bench/triage_bench.py. Frozen, the collector leaves it alone (start-up leaves only a few
+        # dozen objects of garbage to be frozen with it).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()  # (tests start many apps in one process)
             for polling in pollers:
                 await _stop_polling(polling)
             for task in tasks:
