@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -52,6 +53,8 @@ log = logging.getLogger("lapor.app")
 
 API_PREFIX = "/api/v1"
 CONSOLE_PREFIX = "/console"
+# New objects that make the garbage collector's youngest generation run (see the lifespan).
+YOUNG_OBJECTS = 10_000
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -77,9 +80,23 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         pollers = [p for p in (_telegram_polling(runtime), _officer_polling(runtime)) if p]
         for polling in pollers:
             await _start_polling(polling)
+        # What start-up built (modules, the app, the flows: some 200,000 objects) lives as long
+        # as the process, yet every full pass of the garbage collector walked all of it: a pause of
+        # 150-500 ms every hundred or so requests, the console queue's p99 in
+        # bench/triage_bench.py. Frozen, the collector leaves it alone (start-up leaves only a few
+        # dozen objects of garbage to be frozen with it).
+        gc.freeze()
+        # A page holds a few thousand objects at once (a hundred rows, their models, the
+        # template's frames), nearly all freed by their last reference. At the default threshold
+        # (700) the collector ran four or five times a request and moved them on to the older
+        # generations, so a full pass still came every 30 or so requests.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_OBJECTS, *thresholds[1:])
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)  # (tests start many apps in one process)
+            gc.unfreeze()
             for polling in pollers:
                 await _stop_polling(polling)
             for task in tasks:

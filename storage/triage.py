@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -80,6 +81,26 @@ _PRIORITY_OF_RANK = {rank: priority.value for priority, rank in PRIORITY_RANK.it
 _AFTER_EVERY_PRIORITY = "~"
 
 
+# What a row of the queue shows (``ReportSummary``) and its cursor need. A hundred full rows
+# (answers, needs, ciphertexts) cost more to build than to find, so the rest stays unread, and
+# reading it from a queue row raises rather than fetching it report by report.
+QUEUE_COLUMNS = (
+    "id",
+    "reference",
+    "status",
+    "priority",
+    "agency_id",
+    "danger",
+    "category",
+    "victim_age",
+    "province",
+    "regency",
+    "created_at",
+    "claimed_by",
+    "sla_due_at",
+)
+
+
 def queue_statement(
     scope: Scope,
     *,
@@ -92,6 +113,7 @@ def queue_statement(
     """The queue's query (``bench/triage_bench.py`` shows its plan)."""
     statement = (
         select(Report)
+        .options(load_only(*(getattr(Report, name) for name in QUEUE_COLUMNS), raiseload=True))
         .where(scope.where())
         .order_by(col(Report.priority), col(Report.created_at), col(Report.id))
         .limit(limit)
