@@ -7,8 +7,8 @@ import contextlib
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -57,6 +57,28 @@ CONSOLE_PREFIX = "/console"
 YOUNG_OBJECTS = 10_000
 
 
+@contextmanager
+def collector_tuned() -> Iterator[None]:
+    """The garbage collector as a long-running server wants it, until the block ends.
+
+    What start-up built (modules, the app, the flows: some 200,000 objects) lives as long as the
+    process, yet every full pass of the collector walked all of it: a pause of 150-500 ms every
+    hundred or so requests, the console queue's p99 in bench/triage_bench.py. Frozen, the
+    collector leaves it alone (start-up leaves only a few dozen objects of garbage to be frozen
+    with it). And a page or a turn holds a few thousand objects at once, nearly all freed by
+    their last reference: at the default threshold (700) the collector ran several times a
+    request and moved them on to the older generations, so a full pass still came every 30 or
+    so requests."""
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     if database is None:
@@ -80,23 +102,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         pollers = [p for p in (_telegram_polling(runtime), _officer_polling(runtime)) if p]
         for polling in pollers:
             await _start_polling(polling)
-        # What start-up built (modules, the app, the flows: some 200,000 objects) lives as long
-        # as the process, yet every full pass of the garbage collector walked all of it: a pause of
-        # 150-500 ms every hundred or so requests, the console queue's p99 in
-        # bench/triage_bench.py. Frozen, the collector leaves it alone (start-up leaves only a few
-        # dozen objects of garbage to be frozen with it).
-        gc.freeze()
-        # A page holds a few thousand objects at once (a hundred rows, their models, the
-        # template's frames), nearly all freed by their last reference. At the default threshold
-        # (700) the collector ran four or five times a request and moved them on to the older
-        # generations, so a full pass still came every 30 or so requests.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(YOUNG_OBJECTS, *thresholds[1:])
         try:
-            yield
+            with collector_tuned():  # (undone at the end: tests start many apps in one process)
+                yield
         finally:
-            gc.set_threshold(*thresholds)  # (tests start many apps in one process)
-            gc.unfreeze()
             for polling in pollers:
                 await _stop_polling(polling)
             for task in tasks:

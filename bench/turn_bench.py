@@ -36,6 +36,7 @@ sys.path.insert(0, ".")
 
 import sqlalchemy as sa
 
+from api.main import collector_tuned
 from bot.inbox import Inbox
 from bot.messages import InboundMessage
 from flows.loader import load_flows
@@ -139,6 +140,14 @@ def bench(backend: str, url: str, turns: int, *, memory: int, profile: bool) -> 
     upgrade(url)
     database = Database(url)
     inbox = Inbox(database, Crypto.from_keys(keys()), load_flows())
+    with collector_tuned():  # as `lapor serve` runs
+        measure(backend, database, inbox, turns, memory=memory, profile=profile)
+    database.dispose()
+
+
+def measure(
+    backend: str, database: Database, inbox: Inbox, turns: int, *, memory: int, profile: bool
+) -> None:
     walkers = Walkers("w")
     asyncio.run(concurrent_turns(inbox, walkers, 2_000))  # warm up: caches, the first pages
     bare = bare_commits(database, 300)
@@ -169,7 +178,6 @@ def bench(backend: str, url: str, turns: int, *, memory: int, profile: bool) -> 
         print(out.getvalue())
     if memory:
         memory_walk(inbox, backend, memory)
-    database.dispose()
 
 
 def memory_walk(inbox: Inbox, backend: str, first: int) -> None:
