@@ -151,9 +151,22 @@ class WhatsAppTransport:
         self.url = f"{api_url.rstrip('/')}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {access_token}"}
         self.limiter = budget or RateLimiter(rate)
-        self.client = client or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+        self._given = client
+        # Each sender thread its own client (a connection of its own): one shared by all of
+        # them made every send wait on its pool's lock and look through its every connection.
+        self._clients = threading.local()
         # Without it, a message outside the 24-hour window is only held (as before templates).
         self.windows = windows
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._given is not None:
+            return self._given
+        client: httpx.Client | None = getattr(self._clients, "client", None)
+        if client is None:
+            client = httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+            self._clients.client = client
+        return client
 
     def send(self, address: str, message: OutboundMessage, first_part: int) -> Outcome:
         payloads = render(message, address)
