@@ -23,8 +23,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-SQLITE_CACHE_KIB = 64 * 1024
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+SQLITE_CACHE_KIB = 8 * 1024  # a connection's page cache (four times the default)
 # Turns that share one commit at most (SQLite's group commit); more wait for the next.
 MAX_GROUP = 256
 POOL_SIZE = 10
