@@ -41,7 +41,13 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+async def _runtime(request: Request) -> Runtime:
+    # A coroutine, though it awaits nothing: FastAPI runs a plain function dependency in its
+    # thread pool, a hop to another thread and back on every request (the webhooks' too).
+    return runtime_of(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 def issue_token(

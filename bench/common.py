@@ -126,5 +126,6 @@ def profile(pid: int, seconds: float, path: str | None) -> subprocess.Popen[byte
     spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
     # Only the thread holding the GIL is sampled: where the process's Python time goes.
     options = ["--duration", str(int(seconds)), "--rate", "200", "--threads", "--gil"]
+    options += ["--nonblocking"]  # without it, py-spy stops the server for every sample
     options += ["--format", "raw"]
     return subprocess.Popen([*spy, *options, "--output", path], stdout=subprocess.DEVNULL)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlmodel import Session
 
 from bot.messages import RESUME, OutboundMessage
 from bot.whatsapp import (
@@ -19,7 +22,11 @@ from bot.whatsapp import (
     render_template,
     split_text,
 )
+from bot.window import Templates, Windows
 from flows.types import InputKind
+from storage import windows as storage_windows
+from storage.crypto import Crypto
+from storage.db import Database, Unit
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -168,3 +175,33 @@ def test_a_long_text_is_split_at_word_boundaries() -> None:
 
 def test_quick_exit_sends_nothing_on_whatsapp() -> None:
     assert render(OutboundMessage(text="", action="clear_chat"), "62811") == []
+
+
+def test_an_open_window_is_read_once_until_it_may_have_closed(
+    database: Database, crypto: Crypto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
+    reads: list[str] = []
+    read_window = storage_windows.read_window
+
+    def counted(key: str, *, session: Session) -> storage_windows.Window | None:
+        reads.append(key)
+        return read_window(key, session=session)
+
+    monkeypatch.setattr(storage_windows, "read_window", counted)
+    templates = Templates(("lapor_aman_balasan",), "id")
+    windows = Windows(database, crypto.hasher, templates, clock=lambda: now[0])
+    key = crypto.hasher.pseudonym("whatsapp", "6281234567890")
+    with database.unit() as session:
+        storage_windows.open_window(key, now[0], unit=Unit.of(session))
+    assert not windows.closed("6281234567890")
+    now[0] += timedelta(hours=23)
+    assert not windows.closed("6281234567890")
+    assert len(reads) == 1  # the second look needed no read: they wrote 23 hours ago
+    now[0] += timedelta(hours=1)
+    assert windows.closed("6281234567890")  # 24 hours: read again, and closed
+    assert len(reads) == 2
+    with database.unit() as session:
+        storage_windows.open_window(key, now[0], unit=Unit.of(session))
+    assert not windows.closed("6281234567890")  # they wrote again
+    assert len(reads) == 3
