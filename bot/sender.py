@@ -468,15 +468,15 @@ class OutboxSender:
             finished, self.done = self.done, []
         if not finished:
             return
+        sent = [(job, outcome) for job, outcome in finished if outcome.result is Result.sent]
+        other = [(job, outcome) for job, outcome in finished if outcome.result is not Result.sent]
         try:
             with self.database.unit() as session:
-                rows = {
-                    row.id: row
-                    for row in outbox.lock_messages(
-                        [job.message_id for job, _ in finished], session=session
-                    )
-                }
-                for job, outcome in finished:
+                if sent:
+                    self._record_sent(sent, Unit.of(session))
+                ids = [job.message_id for job, _ in other]
+                rows = {row.id: row for row in outbox.lock_messages(ids, session=session)}
+                for job, outcome in other:
                     row = rows.get(job.message_id)
                     if row is not None and row.status == OutboxStatus.pending:
                         self._record(row, outcome, session)
@@ -493,20 +493,29 @@ class OutboxSender:
                 kind=metrics.MESSAGE,
             ).inc()
 
+    def _record_sent(self, sent: list[tuple[_Job, Outcome]], unit: Unit) -> None:
+        """The common outcome, for the whole batch in one statement through the driver (the
+        write lock is held while it runs: it must be short)."""
+        now, hasher = self.clock(), self.crypto.hasher
+        marked = []
+        for job, outcome in sent:
+            channel, reporter_key = job.chat
+            if outcome.chat_message_ids:
+                chat_messages.remember_messages(
+                    reporter_key, outcome.chat_message_ids, now, unit=unit
+                )
+            provider = outcome.provider_id
+            key = hasher.delivery_key(f"{channel.value}-out", provider) if provider else None
+            marked.append((job.message_id, key))
+        outbox.mark_many_sent(marked, now, unit=unit)
+
     def _record(self, row: OutboxMessage, outcome: Outcome, session: Session) -> None:
         now = self.clock()
         if outcome.chat_message_ids:
             chat_messages.remember_messages(
                 row.reporter_key, outcome.chat_message_ids, now, unit=Unit.of(session)
             )
-        match outcome.result:
-            case Result.sent:
-                key = (
-                    self.crypto.hasher.delivery_key(f"{row.channel}-out", outcome.provider_id)
-                    if outcome.provider_id
-                    else None
-                )
-                outbox.mark_sent(row, now, provider_key=key, session=session)
+        match outcome.result:  # sent: ``_record_sent``, for the batch at once
             case Result.retry if row.attempts + 1 < self.backoff.max_attempts:
                 delay = self.backoff.delay(row.attempts, outcome.retry_after)
                 outbox.retry_later(

@@ -95,6 +95,20 @@ def mark_sent(
     session.add(message)
 
 
+_MARK_SENT = Statement.of(
+    """UPDATE outbox SET status = ?, sent_at = ?, provider_key = ?, payload = ?, address = ?
+    WHERE id = ? AND status = ?"""
+)
+
+
+def mark_many_sent(sent: Sequence[tuple[int, str | None]], now: datetime, *, unit: Unit) -> None:
+    """``mark_sent`` for several messages (id, provider key) at once, through the driver; a
+    message no longer pending (another sender recorded it) is left as it is."""
+    at, done, pending = unit.time(now), OutboxStatus.sent.value, OutboxStatus.pending.value
+    rows = [(done, at, key, b"", b"", message_id, pending) for message_id, key in sent]
+    unit.run_many(_MARK_SENT, rows)
+
+
 def claim_due(
     channel: Channel, now: datetime, lease: timedelta, *, limit: int, session: Session
 ) -> list[OutboxMessage]:
