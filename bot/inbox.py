@@ -165,17 +165,19 @@ class Inbox:
             except Exception as exc:
                 done.set_exception(exc)
 
-        work = partial(self._handle_in, message, self._keys(message))
-        self.database.submit(work).add_done_callback(finish)
+        self.database.submit(self._work(message)).add_done_callback(finish)
         return done
 
     async def take(self, message: InboundMessage) -> bool:
         """``submit``, awaited in the webhooks' event loop (woken once a group, on SQLite)."""
         try:
-            queued = await self.database.run(partial(self._handle_in, message, self._keys(message)))
+            queued = await self.database.run(self._work(message))
         except Exception as exc:
             return await asyncio.to_thread(self._failed, message, exc)
         return self._counted(message, queued)
+
+    def _work(self, message: InboundMessage) -> Callable[[Unit], int | None]:
+        return partial(self._handle_in, message, self._keys(message))
 
     def _handle_in(self, message: InboundMessage, keys: tuple[str, str], unit: Unit) -> int | None:
         """The turn's work in its unit of work: how many messages it queued, ``None`` for a
@@ -298,7 +300,7 @@ class Inbox:
             snapshot = json.loads(self.crypto.cipher.decrypt(conversation.snapshot))
         result = engine.step(self.flows, snapshot, message.input)
         if not limits.admit_report(
-            result.effects, reporter_key, now, limit=config.reports_per_hour, session=unit.session
+            result.effects, reporter_key, now, limit=config.reports_per_hour, unit=unit
         ):
             # Not sent, not lost: the draft stays where it was (the review) for a later "send".
             self._save(turn, replace(result, snapshot=snapshot))

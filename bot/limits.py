@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlmodel import Session
-
 from flows.safety import command_of, has_danger_phrase
 from flows.types import Effect, EffectKind, InputKind, UserInput
 from storage import ratelimit
+from storage.db import Unit
 
 REPORT = "report"
 SLOW_DOWN = "rate_limited"
@@ -66,12 +65,13 @@ def check_burst(
 
 
 def admit_report(
-    effects: list[Effect], reporter_key: str, now: datetime, *, limit: int, session: Session
+    effects: list[Effect], reporter_key: str, now: datetime, *, limit: int, unit: Unit
 ) -> bool:
     """False when ``effects`` would submit a report past the hourly limit; a report admitted
-    is counted."""
+    is counted. (Asked every turn: the unit's ORM session is made only for a submission.)"""
     if not any(effect.kind is EffectKind.submit_report for effect in effects):
         return True
+    session = unit.session
     if ratelimit.count_events(REPORT, reporter_key, now - HOUR, session=session) >= limit:
         return False
     ratelimit.add_event(REPORT, reporter_key, now, session=session)
