@@ -148,26 +148,26 @@ def _settle(outcomes: list[tuple[_Queued, Any, BaseException | None]]) -> None:
     event loop's together, with one wake-up of that loop for all of them."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Queued, Any, BaseException | None]]] = {}
     for outcome in outcomes:
-        queued, value, error = outcome
-        if queued.loop is not None:
-            by_loop.setdefault(queued.loop, []).append(outcome)
-        elif error is None:
-            queued.future.set_result(value)
+        if outcome[0].loop is not None:
+            by_loop.setdefault(outcome[0].loop, []).append(outcome)
         else:
-            queued.future.set_exception(error)
+            _complete(*outcome)
     for loop, done in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
             loop.call_soon_threadsafe(_settle_in_loop, done)
 
 
 def _settle_in_loop(outcomes: list[tuple[_Queued, Any, BaseException | None]]) -> None:
-    for queued, value, error in outcomes:
-        if queued.future.done():  # cancelled: the request that waited has gone
-            continue
-        if error is None:
-            queued.future.set_result(value)
-        else:
-            queued.future.set_exception(error)
+    for outcome in outcomes:
+        if not outcome[0].future.done():  # done: cancelled, the request that waited has gone
+            _complete(*outcome)
+
+
+def _complete(queued: _Queued, value: Any, error: BaseException | None) -> None:
+    if error is None:
+        queued.future.set_result(value)
+    else:
+        queued.future.set_exception(error)
 
 
 def conflict_insert(table: Any, dialect: str) -> postgresql.Insert | sqlite.Insert:
