@@ -12,7 +12,9 @@ reporter, so the load generator takes little CPU). Levels, as in issue 13:
   ~30 a second overall (the product's defaults: ``LAPOR_TELEGRAM_CHAT_SECONDS=1``,
   ``LAPOR_TELEGRAM_RATE=30``).
 
-Each reporter walks the report flow by typing the same script as ``webhook_bench.py``. A reply is
+Each reporter walks the report flow by typing the same script as ``webhook_bench.py``, the first
+message a random moment (within the level's answer time) after the level starts; one reporter per
+channel warms the process up for two seconds first, untimed. A reply is
 the first message to that chat that arrives after its delivery was posted (the platform may get
 it before our 200 reaches the reporter: that counts as 0 ms). A delivery whose reply does not
 arrive within 10 s is lost. Reported per level: replies, lost, p50/p95/p99 in ms, replies/s.
@@ -53,6 +55,7 @@ from tests.fake_telegram import text_update
 TOKEN = "123456:BENCH-token"
 SECRET = "bench-telegram-secret"
 LOST_AFTER = 10.0
+WARM_UP = 2.0  # seconds of one reporter per channel before the timed levels
 # Telegram numbers updates per bot, not per chat: one sequence for every simulated reporter.
 UPDATE_IDS = itertools.count(1)
 BOT_USER = {"id": 900000001, "is_bot": True, "first_name": "Lapor", "username": "lapor_bot"}
@@ -146,6 +149,10 @@ async def reporter(
     chance = random.Random(number)  # noqa: S311 (a benchmark's think times)
     run = f"{os.getpid() % 1000:03d}{level.reporters:03d}"
     step = 0
+    # Reporters come one by one, as they would, not all in the same millisecond: N first messages
+    # at once are N replies at once, which Telegram's 30 a second (WhatsApp's 80) alone spreads
+    # over N/30 seconds, whatever the product does.
+    await asyncio.sleep(chance.uniform(0, level.think[1]))
     while time.monotonic() < until:
         text = SCRIPT[step % len(SCRIPT)]
         if level.channel == "whatsapp":
@@ -179,6 +186,10 @@ async def reporter(
 async def measure(levels: list[Level], base: str, seconds: float, platform: Platform) -> None:
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        # A fresh process's first turns load and compile what later turns reuse: not timed.
+        for channel in {level.channel for level in levels}:
+            warm_up = Level(channel, 1, (0.0, 0.1))
+            await reporter(0, warm_up, platform, client, time.monotonic() + WARM_UP)
         for level in levels:
             started = time.monotonic()
             until = started + seconds
