@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, func, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.lifecycle import IllegalMove, allowed_actions, move
 from storage.models import (
@@ -81,24 +79,24 @@ _PRIORITY_OF_RANK = {rank: priority.value for priority, rank in PRIORITY_RANK.it
 _AFTER_EVERY_PRIORITY = "~"
 
 
-# What a row of the queue shows (``ReportSummary``) and its cursor need. A hundred full rows
-# (answers, needs, ciphertexts) cost more to build than to find, so the rest stays unread, and
-# reading it from a queue row raises rather than fetching it report by report.
-QUEUE_COLUMNS = (
-    "id",
-    "reference",
-    "status",
-    "priority",
-    "agency_id",
-    "danger",
-    "category",
-    "victim_age",
-    "province",
-    "regency",
-    "created_at",
-    "claimed_by",
-    "sla_due_at",
-)
+class QueueItem(NamedTuple):
+    """A row of the queue: what ``ReportSummary`` shows and its cursor need, as plain values. A
+    hundred full reports (answers, needs, ciphertexts), or even a hundred ORM objects of these
+    columns, cost more to build than to find."""
+
+    id: str
+    reference: str
+    status: ReportStatus
+    priority: Priority
+    agency_id: int | None
+    danger: bool
+    category: str | None
+    victim_age: str | None
+    province: str | None
+    regency: str | None
+    created_at: datetime
+    claimed_by: int | None
+    sla_due_at: datetime | None
 
 
 def queue_statement(
@@ -109,23 +107,22 @@ def queue_statement(
     mine: bool,
     after: tuple[int, datetime, str] | None,
     limit: int,
-) -> SelectOfScalar[Report]:
+) -> sa.Select[Any]:
     """The queue's query (``bench/triage_bench.py`` shows its plan)."""
     statement = (
-        select(Report)
-        .options(load_only(*(getattr(Report, name) for name in QUEUE_COLUMNS), raiseload=True))
+        sa.select(*(getattr(Report, name) for name in QueueItem._fields))
         .where(scope.where())
         .order_by(col(Report.priority), col(Report.created_at), col(Report.id))
         .limit(limit)
     )
     if status is not None:
-        statement = statement.where(Report.status == status)
+        statement = statement.where(col(Report.status) == status)
     else:
         statement = statement.where(col(Report.status) != ReportStatus.closed)
     if priority is not None:
-        statement = statement.where(Report.priority == priority)
+        statement = statement.where(col(Report.priority) == priority)
     if mine:
-        statement = statement.where(Report.claimed_by == scope.officer_id)
+        statement = statement.where(col(Report.claimed_by) == scope.officer_id)
     if after is not None:
         rank_after, created_after, id_after = after
         statement = statement.where(
@@ -148,12 +145,12 @@ def queue(
     after: tuple[int, datetime, str] | None,
     limit: int,
     session: Session,
-) -> list[Report]:
+) -> list[QueueItem]:
     """Reports by priority (critical first), then age (oldest first); keyset pagination."""
     statement = queue_statement(
         scope, status=status, priority=priority, mine=mine, after=after, limit=limit
     )
-    return list(session.exec(statement).all())
+    return [QueueItem._make(row) for row in session.execute(statement)]
 
 
 def get_visible(
@@ -331,7 +328,7 @@ def counts(
     return {(str(r), str(c)): int(n) for r, c, n in session.execute(statement).all()}
 
 
-def overdue(report: Report, now: datetime) -> bool:
+def overdue(report: Report | QueueItem, now: datetime) -> bool:
     """Nobody has started on it and its SLA has passed."""
     waiting = report.status in (ReportStatus.new, ReportStatus.claimed)
     return waiting and report.sla_due_at is not None and report.sla_due_at < now

@@ -4,7 +4,7 @@ answer is sent; every read of a report and every action is audited in the same u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -48,7 +48,7 @@ from storage.models import (
 )
 from storage.officers import find_officer
 from storage.referrals import NoConsent, NotOffered
-from storage.triage import NotYours, Scope
+from storage.triage import NotYours, QueueItem, Scope
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -108,17 +108,17 @@ def _names(ids: set[Any], key: Any, name: Any, session: Session) -> dict[Any, st
     return {found: str(label) for found, label in rows}
 
 
-def _agency_codes(reports_: list[Report], session: Session) -> dict[int, str]:
+def _agency_codes(reports_: Sequence[Report | QueueItem], session: Session) -> dict[int, str]:
     return _names({r.agency_id for r in reports_}, col(Agency.id), col(Agency.code), session)
 
 
-def _usernames(reports_: list[Report], session: Session) -> dict[int, str]:
+def _usernames(reports_: Sequence[Report | QueueItem], session: Session) -> dict[int, str]:
     ids = {r.claimed_by for r in reports_}
     return _names(ids, col(Officer.id), col(Officer.username), session)
 
 
 def _summary_fields(
-    report: Report, agencies: dict[int, str], names: dict[int, str], now: datetime
+    report: Report | QueueItem, agencies: dict[int, str], names: dict[int, str], now: datetime
 ) -> dict[str, Any]:
     return {
         "id": report.id,
@@ -186,7 +186,7 @@ CURSOR = r"^[0-9]\.[0-9]{1,17}\.[0-9a-f-]{1,36}$"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _encode_cursor(report: Report) -> str:
+def _encode_cursor(report: Report | QueueItem) -> str:
     rank = triage.PRIORITY_RANK[Priority(report.priority)]
     micros = (report.created_at - EPOCH) // timedelta(microseconds=1)
     return f"{rank}.{micros}.{report.id}"
