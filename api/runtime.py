@@ -162,7 +162,9 @@ def build_runtime(
         settings.whatsapp_template_backup,
         settings.whatsapp_template_lang,
     )
-    transports = channel_transports(settings, database, Windows(database, crypto.hasher, templates))
+    whatsapp_windows = Windows(database, crypto.hasher, templates)
+    inbox.on_wrote = whatsapp_windows.wrote
+    transports = channel_transports(settings, database, whatsapp_windows)
     sender = (
         OutboxSender(
             database,

@@ -100,6 +100,7 @@ class Inbox:
         clock: Callable[[], datetime] = utcnow,
         *,
         on_committed: Callable[[], None] | None = None,
+        on_wrote: Callable[[str], None] | None = None,
     ) -> None:
         self.database = database
         self.crypto = crypto
@@ -108,6 +109,9 @@ class Inbox:
         self.clock = clock
         # Called after a commit that queued messages to reporters (wakes the outbox sender).
         self.on_committed = on_committed
+        # Called after a WhatsApp reporter's turn committed, with their pseudonym: their 24-hour
+        # window is open now (the sender then sends the replies without reading it back).
+        self.on_wrote = on_wrote
 
     def _committed(self, queued: int) -> None:
         if queued and self.on_committed is not None:
@@ -159,25 +163,26 @@ class Inbox:
             try:
                 error = turn.exception()
                 turned = (
-                    self._failed(message, error) if error else self._counted(message, turn.result())
+                    self._failed(message, error)
+                    if error
+                    else self._counted(message, keys[0], turn.result())
                 )
                 done.set_result(turned)
             except Exception as exc:
                 done.set_exception(exc)
 
-        self.database.submit(self._work(message)).add_done_callback(finish)
+        keys = self._keys(message)
+        self.database.submit(partial(self._handle_in, message, keys)).add_done_callback(finish)
         return done
 
     async def take(self, message: InboundMessage) -> bool:
         """``submit``, awaited in the webhooks' event loop (woken once a group, on SQLite)."""
+        keys = self._keys(message)
         try:
-            queued = await self.database.run(self._work(message))
+            queued = await self.database.run(partial(self._handle_in, message, keys))
         except Exception as exc:
             return await asyncio.to_thread(self._failed, message, exc)
-        return self._counted(message, queued)
-
-    def _work(self, message: InboundMessage) -> Callable[[Unit], int | None]:
-        return partial(self._handle_in, message, self._keys(message))
+        return self._counted(message, keys[0], queued)
 
     def _handle_in(self, message: InboundMessage, keys: tuple[str, str], unit: Unit) -> int | None:
         """The turn's work in its unit of work: how many messages it queued, ``None`` for a
@@ -204,15 +209,20 @@ class Inbox:
             self._count_failure(recorded)
         return False
 
-    def _counted(self, message: InboundMessage, queued: int | None) -> bool:
+    def _counted(self, message: InboundMessage, reporter_key: str, queued: int | None) -> bool:
         """A turn is durable (``queued`` messages for the reporter; ``None``: a duplicate)."""
         if queued is None:
             return False
         channel = message.channel.value
         metrics.inbound_messages.labels(channel=channel).inc()
         metrics.turns.labels(channel=channel).inc()
+        self._wrote(message.channel, reporter_key)
         self._committed(queued)
         return True
+
+    def _wrote(self, channel: Channel, reporter_key: str) -> None:
+        if channel is Channel.whatsapp and self.on_wrote is not None:
+            self.on_wrote(reporter_key)
 
     def process(self, inbound_id: int) -> bool:
         """Run the turn of a recorded delivery; False if it was done already (or by another)."""
@@ -230,6 +240,7 @@ class Inbox:
             self._count_failure(inbound_id)
             return False
         metrics.turns.labels(channel=channel).inc()
+        self._wrote(message.channel, row.reporter_key)
         self._committed(queued)
         return True
 

@@ -85,10 +85,18 @@ class Windows:
         if not is_open(window, now):
             return True
         if window is not None and window.last_inbound_at is not None:
-            if len(self._wrote) >= REMEMBERED:
-                self._wrote.clear()
-            self._wrote[key] = window.last_inbound_at
+            self._remember(key, window.last_inbound_at)
         return False
+
+    def wrote(self, key: str) -> None:
+        """The reporter (by pseudonym) wrote, and their turn is committed: the window is open
+        from now on, as a read would say (the turn cleared any notice)."""
+        self._remember(key, self.clock())
+
+    def _remember(self, key: str, wrote: datetime) -> None:
+        if len(self._wrote) >= REMEMBERED:
+            self._wrote.clear()
+        self._wrote[key] = wrote
 
     def claim(self, address: str) -> bool:
         """True when this sender is to send the template of the reporter's closed window."""

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from bot.messages import RESUME, OutboundMessage
+from bot.inbox import Inbox
+from bot.messages import RESUME, InboundMessage, OutboundMessage
 from bot.whatsapp import (
     BODY_LIMIT,
     BUTTON_TITLE,
@@ -23,10 +24,11 @@ from bot.whatsapp import (
     split_text,
 )
 from bot.window import Templates, Windows
-from flows.types import InputKind
+from flows.types import InputKind, UserInput
 from storage import windows as storage_windows
 from storage.crypto import Crypto
 from storage.db import Database, Unit
+from storage.models import Channel
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -205,3 +207,43 @@ def test_an_open_window_is_read_once_until_it_may_have_closed(
         storage_windows.open_window(key, now[0], unit=Unit.of(session))
     assert not windows.closed("6281234567890")  # they wrote again
     assert len(reads) == 3
+
+
+def test_a_committed_turn_opens_the_window_for_the_sender_without_a_read(
+    inbox: Inbox, crypto: Crypto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    read_window = storage_windows.read_window
+
+    def counted(key: str, *, session: Session) -> storage_windows.Window | None:
+        reads.append(key)
+        return read_window(key, session=session)
+
+    monkeypatch.setattr(storage_windows, "read_window", counted)
+    windows = Windows(inbox.database, crypto.hasher, Templates(("lapor_aman_balasan",), "id"))
+    inbox.on_wrote = windows.wrote
+    telegram = InboundMessage(
+        channel=Channel.telegram,
+        delivery_id="tg-1",
+        identity="777",
+        address="777",
+        input=UserInput.typed("halo"),
+    )
+    assert inbox.handle(telegram)
+    assert windows.closed("6281234567890") is False  # unknown: read, and tried
+    assert len(reads) == 1
+    whatsapp = InboundMessage(
+        channel=Channel.whatsapp,
+        delivery_id="wamid.1",
+        identity="6281234567890",
+        address="6281234567890",
+        input=UserInput.typed("halo"),
+    )
+    assert inbox.handle(whatsapp)
+    assert inbox.handle(whatsapp) is False  # a duplicate: no turn
+    with inbox.database.unit() as session:  # the window the turn wrote is open
+        stored = read_window(crypto.hasher.pseudonym("whatsapp", "6281234567890"), session=session)
+    assert stored is not None
+    assert stored.last_inbound_at is not None
+    assert windows.closed("6281234567890") is False
+    assert len(reads) == 1  # the turn said so: no read
