@@ -193,7 +193,7 @@ def test_no_network_is_retried_and_nothing_is_lost(
     sender.run_once()
     waiting = row(database, message_id)
     assert waiting.status == OutboxStatus.pending
-    assert waiting.last_error == "network:ConnectError"
+    assert waiting.last_error == "network:NewConnectionError"
     assert crypto.cipher.decrypt_text(waiting.address) == WA_ID
 
 
