@@ -413,20 +413,19 @@ class OutboxSender:
     def _lease(self, transport: Transport, limit: int) -> int:
         with self.database.unit() as session:
             due = outbox.claim_due(
-                transport.channel, self.clock(), self.lease, limit=limit, session=session
+                transport.channel, self.clock(), self.lease, limit=limit, unit=Unit.of(session)
             )
-            jobs = [
-                _Job(
-                    transport,
-                    row.id,
-                    (transport.channel, row.reporter_key),
-                    row.address,
-                    row.payload,
-                    row.parts_sent,
-                )
-                for row in due
-                if row.id is not None
-            ]
+        jobs = [
+            _Job(
+                transport,
+                row.id,
+                (transport.channel, row.reporter_key),
+                row.address,
+                row.payload,
+                row.parts_sent,
+            )
+            for row in due
+        ]
         with self.lock:
             for job in jobs:
                 if job.message_id in self.held:

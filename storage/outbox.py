@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from storage.db import Statement, Unit
-from storage.leases import lease_due
 from storage.models import Channel, OutboxMessage, OutboxStatus
 
 
@@ -109,21 +109,44 @@ def mark_many_sent(sent: Sequence[tuple[int, str | None]], now: datetime, *, uni
     unit.run_many(_MARK_SENT, rows)
 
 
+class Due(NamedTuple):
+    """A leased message, as the sender needs it."""
+
+    id: int
+    reporter_key: str
+    address: bytes
+    payload: bytes
+    parts_sent: int
+
+
+_DUE = """SELECT id FROM outbox WHERE channel = ? AND status = ? AND next_attempt_at <= ?
+    ORDER BY id LIMIT ?"""
+_LEASE = """UPDATE outbox SET next_attempt_at = ? WHERE id IN ({due})
+    RETURNING id, reporter_key, address, payload, parts_sent"""
+# PostgreSQL: ``SKIP LOCKED`` keeps concurrent senders off the rows another is leasing now.
+_CLAIM = Statement(
+    " ".join(_LEASE.format(due=_DUE).split()),
+    " ".join(_LEASE.format(due=_DUE + " FOR UPDATE SKIP LOCKED").replace("?", "%s").split()),
+)
+
+
 def claim_due(
-    channel: Channel, now: datetime, lease: timedelta, *, limit: int, session: Session
-) -> list[OutboxMessage]:
-    """Due messages of ``channel``, leased to this sender (see ``storage.leases``)."""
-    statement = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.channel == channel,
-            OutboxMessage.status == OutboxStatus.pending,
-            col(OutboxMessage.next_attempt_at) <= now,
-        )
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
-    )
-    return lease_due(statement, now, lease, session=session)
+    channel: Channel, now: datetime, lease: timedelta, *, limit: int, unit: Unit
+) -> list[Due]:
+    """Due messages of ``channel``, oldest first, leased to this sender: their next attempt moves
+    past the lease, so another sender skips them while this one sends (and takes them again if
+    this one dies). One statement (see ``storage.leases`` for the same done by the ORM)."""
+    rows = unit.run(
+        _CLAIM,
+        (
+            unit.time(now + lease),
+            channel.value,
+            OutboxStatus.pending.value,
+            unit.time(now),
+            limit,
+        ),
+    ).fetchall()
+    return sorted(map(Due._make, rows))
 
 
 def retry_later(

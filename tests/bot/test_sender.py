@@ -20,7 +20,7 @@ from bot.telegram import TelegramTransport
 from bot.window import Templates, Windows
 from storage import outbox
 from storage.crypto import Crypto
-from storage.db import Database
+from storage.db import Database, Unit
 from storage.models import Channel, OutboxMessage, OutboxStatus
 from tests.fake_telegram import TOKEN, FakeBotApi
 from tests.fakes import FakeGraph, graph_error, serve
@@ -246,7 +246,11 @@ def test_a_sender_that_dies_mid_send_leaves_the_message_to_another_after_the_lea
         assert (
             len(
                 outbox.claim_due(
-                    Channel.whatsapp, clock(), timedelta(minutes=2), limit=10, session=session
+                    Channel.whatsapp,
+                    clock(),
+                    timedelta(minutes=2),
+                    limit=10,
+                    unit=Unit.of(session),
                 )
             )
             == 1
