@@ -179,10 +179,8 @@ def test_quick_exit_sends_nothing_on_whatsapp() -> None:
     assert render(OutboundMessage(text="", action="clear_chat"), "62811") == []
 
 
-def test_an_open_window_is_read_once_until_it_may_have_closed(
-    database: Database, crypto: Crypto, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    now = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
+def counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the windows read from the database from now on."""
     reads: list[str] = []
     read_window = storage_windows.read_window
 
@@ -191,6 +189,14 @@ def test_an_open_window_is_read_once_until_it_may_have_closed(
         return read_window(key, session=session)
 
     monkeypatch.setattr(storage_windows, "read_window", counted)
+    return reads
+
+
+def test_an_open_window_is_read_once_until_it_may_have_closed(
+    database: Database, crypto: Crypto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [datetime(2026, 12, 1, 8, 0, tzinfo=UTC)]
+    reads = counted_reads(monkeypatch)
     templates = Templates(("lapor_aman_balasan",), "id")
     windows = Windows(database, crypto.hasher, templates, clock=lambda: now[0])
     key = crypto.hasher.pseudonym("whatsapp", "6281234567890")
@@ -212,38 +218,24 @@ def test_an_open_window_is_read_once_until_it_may_have_closed(
 def test_a_committed_turn_opens_the_window_for_the_sender_without_a_read(
     inbox: Inbox, crypto: Crypto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads: list[str] = []
-    read_window = storage_windows.read_window
-
-    def counted(key: str, *, session: Session) -> storage_windows.Window | None:
-        reads.append(key)
-        return read_window(key, session=session)
-
-    monkeypatch.setattr(storage_windows, "read_window", counted)
+    reads = counted_reads(monkeypatch)
     windows = Windows(inbox.database, crypto.hasher, Templates(("lapor_aman_balasan",), "id"))
     inbox.on_wrote = windows.wrote
-    telegram = InboundMessage(
-        channel=Channel.telegram,
-        delivery_id="tg-1",
-        identity="777",
-        address="777",
-        input=UserInput.typed("halo"),
-    )
-    assert inbox.handle(telegram)
+
+    def halo(channel: Channel, delivery: str, sender: str) -> InboundMessage:
+        return InboundMessage(channel, delivery, sender, sender, UserInput.typed("halo"))
+
+    assert inbox.handle(halo(Channel.telegram, "tg-1", "777"))
     assert windows.closed("6281234567890") is False  # unknown: read, and tried
     assert len(reads) == 1
-    whatsapp = InboundMessage(
-        channel=Channel.whatsapp,
-        delivery_id="wamid.1",
-        identity="6281234567890",
-        address="6281234567890",
-        input=UserInput.typed("halo"),
-    )
+    whatsapp = halo(Channel.whatsapp, "wamid.1", "6281234567890")
     assert inbox.handle(whatsapp)
     assert inbox.handle(whatsapp) is False  # a duplicate: no turn
-    with inbox.database.unit() as session:  # the window the turn wrote is open
-        stored = read_window(crypto.hasher.pseudonym("whatsapp", "6281234567890"), session=session)
-    assert stored is not None
-    assert stored.last_inbound_at is not None
     assert windows.closed("6281234567890") is False
     assert len(reads) == 1  # the turn said so: no read
+    with inbox.database.unit() as session:  # and the database agrees: the turn opened it
+        key = crypto.hasher.pseudonym("whatsapp", "6281234567890")
+        stored = storage_windows.read_window(key, session=session)
+    assert stored is not None
+    assert stored.last_inbound_at is not None
+    assert stored.notice is None
