@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client import Gauge
 from telegram import Bot
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest
 
 from api.escalation import escalate, remind_half_sla
 from api.settings import Settings, load_keys
@@ -24,7 +24,7 @@ from bot.inbox import DELETABLE, Inbox, InboxConfig
 from bot.media import Downloader, FetchConfig, MediaFetcher, WhatsAppDownloader
 from bot.officer_bot import OfficerBot
 from bot.sender import OutboxSender, Transport, WhatsAppTransport, budget_for
-from bot.telegram import TelegramDownloader, TelegramTransport
+from bot.telegram import DirectRequest, TelegramDownloader, TelegramTransport
 from bot.window import Templates, Windows
 from flows.loader import load_flows
 from flows.regions import Regions
@@ -196,7 +196,8 @@ def build_runtime(
     )
     officer_transport = (
         TelegramTransport(
-            officer_telegram_bot(settings), chat_seconds=settings.telegram_chat_seconds
+            officer_telegram_bot(settings, sending_request(settings)),
+            chat_seconds=settings.telegram_chat_seconds,
         )
         if settings.officer_telegram_enabled
         else None
@@ -271,29 +272,34 @@ def evidence_downloaders(
     return downloaders
 
 
-def telegram_bot(settings: Settings) -> Bot:
-    """PTB's ``Bot`` for this deployment's Bot API server (``base_url``, ``base_file_url``)."""
+def telegram_bot(settings: Settings, request: BaseRequest | None = None) -> Bot:
+    """PTB's ``Bot`` for this deployment's Bot API server (``base_url``, ``base_file_url``).
+    ``request``: how its calls go (PTB's httpx, in an event loop, unless given: polling, the
+    CLI); a transport's is ``sending_request``."""
     assert settings.telegram_token is not None
     return Bot(
         settings.telegram_token.get_secret_value(),
         base_url=settings.telegram_api_url,
         base_file_url=settings.telegram_file_url,
-        # One connection per sender thread (PTB's default pool of one would queue them, and
-        # time out waiting for it), and a few for answering button presses and downloads.
-        request=HTTPXRequest(
-            connection_pool_size=settings.send_threads + ACKNOWLEDGING_CONNECTIONS
-        ),
+        request=request,
     )
 
 
-def officer_telegram_bot(settings: Settings) -> Bot:
+def officer_telegram_bot(settings: Settings, request: BaseRequest | None = None) -> Bot:
     """The officers' bot: its own token, the same Bot API server as the reporters' bot."""
     assert settings.officer_telegram_token is not None
     return Bot(
         settings.officer_telegram_token.get_secret_value(),
         base_url=settings.telegram_api_url,
         base_file_url=settings.telegram_file_url,
+        request=request,
     )
+
+
+def sending_request(settings: Settings) -> DirectRequest:
+    """A transport's requests, made in the threads that send: a connection per sender thread,
+    and a few for acknowledging button presses and for downloads."""
+    return DirectRequest(settings.send_threads + ACKNOWLEDGING_CONNECTIONS)
 
 
 def channel_transports(
@@ -308,10 +314,9 @@ def channel_transports(
         bot_id = settings.telegram_token.get_secret_value().split(":")[0]  # public, not secret
         transports.append(
             TelegramTransport(
-                telegram_bot(settings),
+                telegram_bot(settings, sending_request(settings)),
                 chat_seconds=settings.telegram_chat_seconds,
                 budget=budget_for(database, f"telegram:{bot_id}", settings.telegram_rate),
-                requests=settings.send_threads,
                 side_requests=ACKNOWLEDGING_CONNECTIONS,
             )
         )

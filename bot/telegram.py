@@ -14,15 +14,26 @@ import os
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import asyncio
+import contextlib
 import mimetypes
 import threading
 import time
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import urllib3
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import BaseRequest, RequestData
 
 from bot.media import TooLarge, Unavailable
 from bot.messages import EDITED, RESUME, InboundMessage, OutboundMessage
@@ -38,6 +49,8 @@ OVERALL_RATE = 30.0  # and about thirty a second overall
 BLOCKED = "blocked"
 PACED_CHATS = 4096
 DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
+CONNECT_SECONDS = 5.0
+READ_SECONDS = 10.0
 
 T = TypeVar("T")
 
@@ -137,34 +150,78 @@ def keyboard(choices: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup | Non
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-class _Loop:
-    """A private event loop in a thread, so the synchronous sender can await PTB's ``Bot``.
+class DirectRequest(BaseRequest):
+    """PTB's Bot API requests made with urllib3 in the calling thread, for the sender's ``Bot``.
 
-    Calls wait here rather than inside httpcore's connection pool, where every call in or out
-    made the pool look through every waiting call and every connection (a profile under load
-    found more CPU there than in the turns): at most ``requests`` calls the sender waits for,
-    and apart from them at most ``side_requests`` that nobody waits for (acknowledging buttons),
-    so that a burst of taps never holds up the replies."""
+    Its ``do_request`` never suspends, so a PTB call through it runs to its end in the thread
+    that makes it (``finish``), without an event loop: PTB still builds each request and reads
+    each answer (its types, its errors), only the bytes move otherwise. Measured under the peer
+    benchmark, the Bot API calls through httpx's async client in an event loop of their own were
+    three fifths of ``lapor serve``'s CPU (urllib3 spends half of httpx's CPU on a small POST, and
+    there is no loop to go through). No retries of its own: the outbox retries."""
 
-    def __init__(self, requests: int, side_requests: int) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.gate = asyncio.Semaphore(requests)
-        self.side_gate = asyncio.Semaphore(side_requests)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+    def __init__(self, connections: int) -> None:
+        self.http = urllib3.PoolManager(
+            maxsize=connections,
+            timeout=urllib3.Timeout(connect=CONNECT_SECONDS, read=READ_SECONDS),
+            retries=False,
+        )
 
-    @staticmethod
-    async def _gated(gate: asyncio.Semaphore, coroutine: Coroutine[Any, Any, T]) -> T:
-        async with gate:
-            return await coroutine
+    @property
+    def read_timeout(self) -> float:
+        return READ_SECONDS
 
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        gated = self._gated(self.gate, coroutine)
-        return asyncio.run_coroutine_threadsafe(gated, self.loop).result(timeout=60)
+    async def initialize(self) -> None:
+        return
 
-    def start(self, coroutine: Coroutine[Any, Any, Any]) -> None:
-        """Run it on the side, without waiting for it (nor a thread waiting for it)."""
-        asyncio.run_coroutine_threadsafe(self._gated(self.side_gate, coroutine), self.loop)
+    async def shutdown(self) -> None:
+        self.http.clear()
+
+    async def do_request(  # noqa: PLR0917 (PTB's signature)
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        timeout = urllib3.Timeout(
+            connect=_seconds(connect_timeout, CONNECT_SECONDS),
+            read=_seconds(read_timeout, READ_SECONDS),
+        )
+        if request_data is not None and request_data.contains_files:
+            raise BadRequest("the sender's bot uploads no files")
+        headers = {"User-Agent": self.USER_AGENT}
+        body = None
+        if request_data is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = request_data.url_encoded_parameters()
+        try:
+            response = self.http.request(method, url, body=body, headers=headers, timeout=timeout)
+        except urllib3.exceptions.TimeoutError as exc:
+            raise TimedOut from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise NetworkError(f"urllib3.{type(exc).__name__}: {exc}") from exc
+        return response.status, response.data
+
+
+def _seconds(given: object, default: float) -> float | None:
+    """A timeout a PTB call gave (``None``: none), else ours."""
+    if given is None or isinstance(given, int | float):
+        return given
+    return default
+
+
+def finish(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a PTB call whose requests go through ``DirectRequest`` to its end, in this thread."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a Bot API call waited for an event loop: its Bot needs a DirectRequest")
 
 
 class TelegramTransport:
@@ -176,14 +233,17 @@ class TelegramTransport:
         *,
         chat_seconds: float = PER_CHAT_SECONDS,
         budget: Budget | None = None,
-        requests: int = 8,
         side_requests: int = 4,
     ) -> None:
+        if not isinstance(bot.request, DirectRequest):
+            raise TypeError("a transport's Bot makes its calls with a DirectRequest")
         self.bot = bot
         # The sender gives each chat its next message no earlier than this after the last one
         # (a due time per chat, other chats go on); ``_pace`` spaces the parts of one message.
         self.chat_seconds = chat_seconds
-        self.loop = _Loop(requests, side_requests)
+        # Acknowledging taps: a few threads apart from the sender's, nobody waiting for them,
+        # so that a burst of taps never holds up the replies.
+        self.side = ThreadPoolExecutor(side_requests, thread_name_prefix="lapor-ack")
         self.ready = False
         self.overall = budget or RateLimiter(OVERALL_RATE)
         self.last_in_chat: dict[str, float] = {}
@@ -196,12 +256,18 @@ class TelegramTransport:
         if not self.ready:
             with self.starting:  # several sender threads may get here at once
                 if not self.ready:
-                    self.loop.run(self.bot.initialize())
+                    # PTB's own start-up gathers its requests' start-ups: it needs a loop.
+                    asyncio.run(self.bot.initialize())
                     self.ready = True
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        self._initialize()
-        return self.loop.run(coroutine)
+        """A PTB call, made in this thread (not in an event loop's: ``answer`` is for those)."""
+        try:
+            self._initialize()
+        except BaseException:
+            coroutine.close()
+            raise
+        return finish(coroutine)
 
     def _pace(self, chat: str) -> None:
         with self.lock:
@@ -258,15 +324,13 @@ class TelegramTransport:
         return Outcome(Result.sent, len(batches))
 
     def answer(self, callback_query_id: str) -> None:
-        """Stop the button's progress spinner; best effort, and nobody waits for it."""
-        self._initialize()
-        self.loop.start(self._answer(callback_query_id))
+        """Stop the button's progress spinner; best effort, and nobody waits for it (called
+        from the webhook's event loop: the call is made on the side threads)."""
+        self.side.submit(self._answer, callback_query_id)
 
-    async def _answer(self, callback_query_id: str) -> None:
-        try:
-            await self.bot.answer_callback_query(callback_query_id)
-        except TelegramError:
-            return
+    def _answer(self, callback_query_id: str) -> None:
+        with contextlib.suppress(TelegramError):
+            self.call(self.bot.answer_callback_query(callback_query_id))
 
 
 def _refused(exc: TelegramError, part: int, shown: tuple[int, ...]) -> Outcome:

@@ -23,7 +23,7 @@ from bot.media import (
     WhatsAppDownloader,
     clean,
 )
-from bot.telegram import TelegramDownloader, TelegramTransport
+from bot.telegram import DirectRequest, TelegramDownloader, TelegramTransport
 from flows.types import InputKind, UserInput
 from storage import media
 from storage.crypto import Crypto
@@ -202,7 +202,12 @@ def test_a_telegram_photo_is_fetched_with_get_file(
     fake.files["f-photo"] = original
     with serve(fake.app()) as base:
         transport = TelegramTransport(
-            Bot(TOKEN, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+            Bot(
+                TOKEN,
+                base_url=f"{base}/bot",
+                base_file_url=f"{base}/file/bot",
+                request=DirectRequest(4),
+            )
         )
         phone = Phone(inbox, "7770001234", Channel.telegram)
         reach_evidence(phone)

@@ -16,7 +16,7 @@ from telegram import Bot
 from bot.inbox import Inbox
 from bot.messages import OutboundMessage
 from bot.sender import Backoff, OutboxSender, WhatsAppTransport, budget_for, burst_of
-from bot.telegram import TelegramTransport
+from bot.telegram import DirectRequest, TelegramTransport
 from bot.window import Templates, Windows
 from storage import outbox
 from storage.crypto import Crypto
@@ -281,7 +281,12 @@ def test_a_chat_waiting_for_its_pace_does_not_hold_up_other_chats(
 ) -> None:
     fake = FakeBotApi()
     with serve(fake.app()) as base:
-        bot = Bot(TOKEN, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        bot = Bot(
+            TOKEN,
+            base_url=f"{base}/bot",
+            base_file_url=f"{base}/file/bot",
+            request=DirectRequest(4),
+        )
         transport = TelegramTransport(bot, chat_seconds=1.0)
         sender = OutboxSender(database, crypto, [transport], clock=clock)
         # One chat got a turn with two replies, then four other chats got one each.
@@ -432,3 +437,21 @@ def test_a_message_held_while_the_reporter_writes_goes_at_once(
     sender.run_once()
     assert row(database, waiting_id).status == OutboxStatus.sent
     assert fake.texts().count("Pesan dari petugas.") == 1
+
+
+def test_a_telegram_transport_takes_only_a_bot_whose_calls_need_no_event_loop() -> None:
+    with pytest.raises(TypeError):
+        TelegramTransport(Bot(TOKEN))  # PTB's httpx request: its calls suspend
+
+
+def test_no_bot_api_is_retried_on_telegram_and_nothing_is_lost(
+    database: Database, crypto: Crypto, clock: Clock
+) -> None:
+    bot = Bot(TOKEN, base_url="http://127.0.0.1:9/bot", request=DirectRequest(4))
+    sender = OutboxSender(database, crypto, [TelegramTransport(bot)], clock=clock)
+    message_id = enqueue_for(database, crypto, clock, "111", "halo")
+    assert sender.run_once() == 1
+    waiting = row(database, message_id)
+    assert waiting.status == OutboxStatus.pending
+    assert (waiting.last_error or "").startswith("telegram:")
+    assert crypto.cipher.decrypt_text(waiting.address) == "111"
