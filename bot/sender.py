@@ -49,7 +49,7 @@ WHATSAPP_OUTSIDE_WINDOW = 131047
 # The template does not exist in that language (or is not approved), is paused, or is disabled:
 # the backup template is tried (PROTOCOLS §1.11).
 WHATSAPP_TEMPLATE_REFUSED = frozenset({132001, 132015, 132016})
-# Connections to Graph kept open (the sender's threads, 8 by default, each use one at a time).
+# Connections to Graph kept open: one a sender thread, for as many threads as the setting allows.
 SEND_CONNECTIONS = 64
 
 

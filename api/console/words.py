@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
+from api.schemas import ReportSummary
 from flows.machine import Flows
 from storage.simfoni import WIB
 
@@ -660,35 +660,6 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-class Listed(Protocol):
-    """What a row of a report table shows (the API's ``ReportSummary``)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def reference(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def priority(self) -> str: ...
-    @property
-    def danger(self) -> bool: ...
-    @property
-    def category(self) -> str | None: ...
-    @property
-    def province(self) -> str | None: ...
-    @property
-    def regency(self) -> str | None: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def claimed_by(self) -> str | None: ...
-    @property
-    def sla_due_at(self) -> datetime | None: ...
-    @property
-    def overdue(self) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Row:
     """A row of a report table in words: a queue page has a hundred, and each call from a
@@ -763,14 +734,14 @@ class Words:
             return self("sla.overdue", time=self.duration(now - due))
         return self("sla.left", time=self.duration(due - now))
 
-    def region(self, item: Listed) -> str:
+    def region(self, item: ReportSummary) -> str:
         if item.regency:
             return self.answer("regency", item.regency)
         if item.province:
             return self.answer("province", item.province)
         return self("unknown")
 
-    def rows(self, items: Iterable[Listed], now: datetime) -> list[Row]:
+    def rows(self, items: Iterable[ReportSummary], now: datetime) -> list[Row]:
         nobody = self("nobody")
         return [
             Row(
