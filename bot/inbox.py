@@ -454,7 +454,6 @@ class Inbox:
 
     def _submit(self, data: dict[str, Any], turn: _TurnContext) -> str:
         cipher, message, now = self.crypto.cipher, turn.message, turn.now
-        session = turn.unit.session
         receipt = generate_receipt()
         story = str(data.get("story") or "")
         phone = data.get("phone")
@@ -475,16 +474,14 @@ class Inbox:
                     if chat
                     else None
                 ),
+                reply_expires_at=now + self.config.reply_address_ttl if chat else None,
             ),
             now,
             conversation_id=turn.conversation.id if turn.conversation is not None else None,
             sla=self.config.sla,
             unit=turn.unit,
         )
-        if chat:
-            report.reply_expires_at = now + self.config.reply_address_ttl
-            session.add(report)
-        alerts.queue_new_report_alerts(report, now, session=session)
+        alerts.queue_new_report_alerts(report, now, unit=turn.unit)
         metrics.reports_submitted.inc()
         log.info("report submitted", extra={"event": "report_submitted"})
         return format_receipt(receipt)
@@ -523,12 +520,12 @@ class Inbox:
         """A receipt look-up, limited per reporter and overall; a locked-out look-up and an unknown
         code get the same answer, so the limit tells a guesser nothing."""
         config, reporter_key, now = self.config, turn.reporter_key, turn.now
-        session = turn.unit.session
+        session, unit = turn.unit.session, turn.unit
         failures = ratelimit.count_events(
-            RECEIPT_FAILURE, reporter_key, now - config.receipt_window, session=session
+            RECEIPT_FAILURE, reporter_key, now - config.receipt_window, unit=unit
         )
         overall = ratelimit.count_events(
-            RECEIPT_FAILURE_ALL, EVERYONE, now - timedelta(hours=1), session=session
+            RECEIPT_FAILURE_ALL, EVERYONE, now - timedelta(hours=1), unit=unit
         )
         locked = failures >= config.receipt_failures or overall >= config.receipt_failures_per_hour
         report = (
@@ -537,8 +534,8 @@ class Inbox:
             else reports.find_report_by_receipt(text, hasher=self.crypto.hasher, session=session)
         )
         if report is None:
-            ratelimit.add_event(RECEIPT_FAILURE, reporter_key, now, session=session)
-            ratelimit.add_event(RECEIPT_FAILURE_ALL, EVERYONE, now, session=session)
+            ratelimit.add_event(RECEIPT_FAILURE, reporter_key, now, unit=unit)
+            ratelimit.add_event(RECEIPT_FAILURE_ALL, EVERYONE, now, unit=unit)
             return UserInput(InputKind.event, event=engine.RECEIPT_NOT_FOUND)
         return UserInput(
             InputKind.event,

@@ -68,11 +68,10 @@ def admit_report(
     effects: list[Effect], reporter_key: str, now: datetime, *, limit: int, unit: Unit
 ) -> bool:
     """False when ``effects`` would submit a report past the hourly limit; a report admitted
-    is counted. (Asked every turn: the unit's ORM session is made only for a submission.)"""
+    is counted. (Asked every turn: only a submission costs statements.)"""
     if not any(effect.kind is EffectKind.submit_report for effect in effects):
         return True
-    session = unit.session
-    if ratelimit.count_events(REPORT, reporter_key, now - HOUR, session=session) >= limit:
+    if ratelimit.count_events(REPORT, reporter_key, now - HOUR, unit=unit) >= limit:
         return False
-    ratelimit.add_event(REPORT, reporter_key, now, session=session)
+    ratelimit.add_event(REPORT, reporter_key, now, unit=unit)
     return True

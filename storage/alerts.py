@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from storage.db import conflict_insert
+from storage.db import Unit, conflict_insert
 from storage.leases import lease_due
 from storage.models import (
     Alert,
@@ -27,6 +27,7 @@ from storage.models import (
     ReportStatus,
     Role,
 )
+from storage.reports import Submitted
 
 ALERTED_PRIORITIES = frozenset({Priority.critical, Priority.high})
 
@@ -117,13 +118,13 @@ def queue_agency_alerts(
     return len(inserted)
 
 
-def queue_new_report_alerts(report: Report, now: datetime, *, session: Session) -> int:
+def queue_new_report_alerts(report: Submitted, now: datetime, *, unit: Unit) -> int:
     """A report just submitted: critical and high ones alert the routed agency (nothing else is
     done for a normal one, so the common turn pays one comparison)."""
     if report.priority not in ALERTED_PRIORITIES or report.agency_id is None:
         return 0
     return queue_agency_alerts(
-        report.agency_id, report.id, AlertKind.new_report, now, session=session
+        report.agency_id, report.id, AlertKind.new_report, now, session=unit.session
     )
 
 

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
 from storage import audit, ratelimit
+from storage.db import Unit
 from storage.models import Agency, Officer, Role
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -94,13 +95,14 @@ def log_in(
     nothing. Failures are counted and audited."""
     # The key is a digest: what was typed may be anything, even a password in the wrong field.
     key = hashlib.sha256(username.strip().lower().encode("utf-8", "replace")).hexdigest()
-    failures = ratelimit.count_events(LOGIN_FAILURE, key, now - limit.window, session=session)
+    unit = Unit.of(session)
+    failures = ratelimit.count_events(LOGIN_FAILURE, key, now - limit.window, unit=unit)
     locked = failures >= limit.failures
     officer = authenticate(username, password, session=session)
     if officer is not None and not locked:
         audit.record("auth.login", now, officer_id=officer.id, session=session)
         return officer
-    ratelimit.add_event(LOGIN_FAILURE, key, now, session=session)
+    ratelimit.add_event(LOGIN_FAILURE, key, now, unit=unit)
     found = find_officer(username, session=session)
     known = found.id if found is not None else None
     audit.record(

@@ -7,28 +7,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import Session
+from storage.db import Statement, Unit
 
-from storage.models import RateEvent
-
-_TABLE: sa.Table = RateEvent.__table__  # type: ignore[attr-defined]
-_COUNT = (
-    sa.select(sa.func.count())
-    .select_from(_TABLE)
-    .where(
-        _TABLE.c.scope == sa.bindparam("scope"),
-        _TABLE.c.key == sa.bindparam("key"),
-        _TABLE.c.at >= sa.bindparam("since"),
-    )
-)
-_ADD = sa.insert(_TABLE)
+_COUNT = Statement.of('SELECT count(*) FROM rate_event WHERE scope = ? AND "key" = ? AND at >= ?')
+_ADD = Statement.of('INSERT INTO rate_event (scope, "key", at) VALUES (?, ?, ?)')
 
 
-def count_events(scope: str, key: str, since: datetime, *, session: Session) -> int:
-    found = session.connection().execute(_COUNT, {"scope": scope, "key": key, "since": since})
-    return int(found.scalar_one())
+def count_events(scope: str, key: str, since: datetime, *, unit: Unit) -> int:
+    return int(unit.first(_COUNT, (scope, key, unit.time(since)))[0])
 
 
-def add_event(scope: str, key: str, now: datetime, *, session: Session) -> None:
-    session.connection().execute(_ADD, {"scope": scope, "key": key, "at": now})
+def add_event(scope: str, key: str, now: datetime, *, unit: Unit) -> None:
+    unit.run(_ADD, (scope, key, unit.time(now)))

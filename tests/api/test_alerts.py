@@ -591,7 +591,7 @@ def seed_critical_reports(database_url: str, crypto: Crypto, count: int) -> None
                     conversation_id=None,
                     unit=Unit.of(session),
                 )
-                alerts.queue_new_report_alerts(report, datetime.now(UTC), session=session)
+                alerts.queue_new_report_alerts(report, datetime.now(UTC), unit=Unit.of(session))
     finally:
         seed.dispose()
 

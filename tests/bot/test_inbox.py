@@ -17,11 +17,14 @@ from storage import reports
 from storage.agencies import create_agency
 from storage.masking import mask_pii
 from storage.models import (
+    Channel,
     Conversation,
     Inbound,
     InboundStatus,
     OutboxMessage,
+    Priority,
     Report,
+    ReportStatus,
 )
 from tests.support import CHAT_ID, STORY, Phone
 
@@ -72,6 +75,15 @@ def test_a_report_is_stored_routed_and_masked(inbox: Inbox) -> None:
         assert report.province == "18"
         assert report.regency == "18.11"
         assert report.needs == ["legal"]
+        # Written as one row without an ORM object: what the model's defaults gave is given.
+        assert report.status == ReportStatus.new
+        assert report.reference.startswith("LA-")
+        assert report.created_at == report.updated_at
+        assert report.sla_due_at == report.created_at + reports.DEFAULT_SLA[Priority.high]
+        assert report.claimed_by is None
+        # The reporter chose to be written back to in this chat, for as long as configured.
+        assert report.reply_channel == Channel.telegram
+        assert report.reply_expires_at == report.created_at + InboxConfig().reply_address_ttl
         assert report.reply_address is not None
         assert report.story is not None
         assert report.story_masked is not None

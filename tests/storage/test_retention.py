@@ -123,8 +123,8 @@ def test_retention_forgets_what_is_due_and_keeps_the_statistics(inbox: Inbox) ->
     with database.unit() as session:
         for message in session.exec(select(OutboxMessage)).all():
             outbox.mark_sent(message, START, session=session)
-        ratelimit.add_event("test", "key", NOW - timedelta(days=2), session=session)
-        ratelimit.add_event("test", "key", NOW - timedelta(hours=1), session=session)
+        for ago in (timedelta(days=2), timedelta(hours=1)):
+            ratelimit.add_event("test", "key", NOW - ago, unit=Unit.of(session))
         audit.record("login.failed", START - timedelta(days=300), session=session)
         # Messages held for WhatsApp's 24-hour window: one for a reporter gone for good.
         for written in (START, NOW - timedelta(days=1)):
