@@ -11,7 +11,8 @@ on PostgreSQL (a throwaway server with ``fsync`` and ``synchronous_commit`` on) 
 
 Compared, in the same run on the same database: the same turns one at a time (one commit per
 turn, the design before group commit) and a bare durable commit of one small row (what one fsync
-costs here). Targets: ≥ 2,000 turns/s on SQLite, ≥ 1,000 on PostgreSQL. ``--memory[=N]``: RSS
+costs here). Targets: ≥ 2,000 turns/s on SQLite, ≥ 1,000 on PostgreSQL. The measured run is
+also timed by fifths (median and range), since this machine's pace drifts within a run. ``--memory[=N]``: RSS
 after N turns and after 10 N (10,000 and 100,000 by default; target: within 10 %).
 ``--profile`` (SQLite): cProfile of turns run one at a time in the writer thread, the commit
 included.
@@ -26,6 +27,7 @@ import io
 import itertools
 import pstats
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -49,6 +51,7 @@ from tests.pgserver import start_postgres
 from tests.support import AFTER_REGION, REPORT_PATH, STORY
 
 REPORTERS = 256
+CHUNKS = 5
 SCRIPT = [
     UserInput.typed("halo"),
     *map(UserInput.pressed, REPORT_PATH),
@@ -85,22 +88,30 @@ class Walkers:
             )
 
 
-async def concurrent_turns(inbox: Inbox, walkers: Walkers, turns: int) -> float:
-    """Turns per second with ``REPORTERS`` reporters at once."""
-    left = turns
+async def concurrent_turns(
+    inbox: Inbox, walkers: Walkers, turns: int, *, chunks: int = 1
+) -> list[float]:
+    """Turns per second with ``REPORTERS`` reporters at once: the whole run's rate, then the
+    rate of each of ``chunks`` consecutive equal parts of it (the reporters walk on across them)."""
+    left, done = turns, 0
+    size = max(1, turns // chunks)
+    marks = [time.perf_counter()]
 
     async def reporter() -> None:
-        nonlocal left
+        nonlocal left, done
         while left > 0:
             for message in walkers.walk():
                 if left <= 0:
                     return
                 left -= 1
                 await inbox.take(message)
+                done += 1
+                if done % size == 0:
+                    marks.append(time.perf_counter())
 
-    started = time.perf_counter()
     await asyncio.gather(*(reporter() for _ in range(REPORTERS)))
-    return turns / (time.perf_counter() - started)
+    whole = turns / (time.perf_counter() - marks[0])
+    return [whole, *(size / (after - before) for before, after in itertools.pairwise(marks))]
 
 
 def sequential_turns(inbox: Inbox, walkers: Walkers, turns: int) -> float:
@@ -153,12 +164,15 @@ def measure(
     bare = bare_commits(database, 300)
     one_by_one = sequential_turns(inbox, walkers, 300)
     cpu = time.process_time()
-    grouped = asyncio.run(concurrent_turns(inbox, walkers, turns))
+    grouped, *parts = asyncio.run(concurrent_turns(inbox, walkers, turns, chunks=CHUNKS))
     cpu_per_turn = (time.process_time() - cpu) / turns
     print(f"[{backend}] bare durable commit        {bare:9.0f} /s")
     print(f"[{backend}] turns one commit each      {one_by_one:9.0f} /s")
     print(f"[{backend}] turns, {REPORTERS} reporters      {grouped:9.0f} /s  (target ≥ ", end="")
     print(f"{2000 if backend == 'sqlite' else 1000})")
+    # This machine's pace drifts within a run: each fifth of it, to tell drift from the code.
+    print(f"[{backend}] by fifths: median {statistics.median(parts):.0f} /s, ", end="")
+    print(f"{min(parts):.0f}-{max(parts):.0f} ({', '.join(f'{part:.0f}' for part in parts)})")
     print(f"[{backend}] ratio to one commit each   {grouped / one_by_one:9.1f} x")
     print(f"[{backend}] ratio to a bare commit     {grouped / bare:9.2f}")
     # On a shared machine the wall clock says as much about the neighbours as about this code:
