@@ -12,8 +12,9 @@ on PostgreSQL (a throwaway server with ``fsync`` and ``synchronous_commit`` on) 
 Compared, in the same run on the same database: the same turns one at a time (one commit per
 turn, the design before group commit) and a bare durable commit of one small row (what one fsync
 costs here). Targets: ≥ 2,000 turns/s on SQLite, ≥ 1,000 on PostgreSQL. The measured run is
-also timed by fifths (median and range), since this machine's pace drifts within a run. ``--memory[=N]``: RSS
-after N turns and after 10 N (10,000 and 100,000 by default; target: within 10 %).
+also timed by fifths (median and range), since this machine's pace drifts within a run.
+``--memory[=N]``: RSS after N turns and after 10 N (10,000 and 100,000 by default; target:
+within 10 %).
 ``--profile`` (SQLite): cProfile of turns run one at a time in the writer thread, the commit
 included.
 """
