@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session
 
 from bot import limits, metrics
@@ -497,7 +498,8 @@ class Inbox:
         self, report: Report, text: str, now: datetime, *, session: Session
     ) -> bool:
         """Queue an officer's message for the reporter's chat, if they chose ``chat`` and the
-        address is still kept; ``False`` means it waits for their next ``status``."""
+        address is still kept; ``False`` means it waits for their next ``status``. The sender is
+        woken once the caller's transaction commits (not before: it would find nothing)."""
         if report.reply_address is None or report.reply_channel is None:
             return False
         if report.reply_expires_at is not None and report.reply_expires_at < now:
@@ -514,6 +516,7 @@ class Inbox:
             now,
             session=session,
         )
+        event.listen(session, "after_commit", lambda _session: self._committed(1), once=True)
         return True
 
     def _lookup(self, text: str, turn: _TurnContext) -> UserInput:

@@ -443,9 +443,21 @@ def test_without_chat_a_message_waits_for_status_and_closing_forgets_the_address
 def test_a_pushed_message_is_in_the_outbox_for_the_reporters_channel_only(team: Desk) -> None:
     filed = file_and_claim(team, "555000444", "chat")
     report_id, sari = filed.report_id, filed.sari
+    # The sender is woken once the officer's message is committed (it would otherwise find it
+    # at its next idle poll): at that moment the message is already there to be sent.
+    found_at_wake: list[int] = []
+
+    def wake() -> None:
+        with team.database.read() as session:
+            found_at_wake.append(len(session.exec(select(OutboxMessage)).all()))
+
+    team.runtime.inbox.on_committed = wake
     team.client.post(
         f"/api/v1/reports/{report_id}/messages", json={"text": "Pesan uji."}, headers=sari
     )
+    with team.database.unit() as session:
+        queued = len(session.exec(select(OutboxMessage)).all())
+    assert found_at_wake == [queued]
     with team.database.unit() as session:
         last = session.exec(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()  # type: ignore[union-attr]
         assert last is not None
