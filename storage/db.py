@@ -202,6 +202,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
             # The pages a turn touches (the delivery and outbox indexes, conversations) stay in
             # memory: 2 MB by default, so a busy day's indexes went to the file on every insert.
             f"cache_size=-{SQLITE_CACHE_KIB}",
+            # Each turn's savepoint keeps the pages it changes in a sub-journal, and sorts may
+            # need temporary tables: in memory, not in files under /tmp. A group of turns went
+            # 7 % faster (the sub-journal's writes were a file's system calls), and nothing of
+            # the database is written outside its own directory, even briefly.
+            "temp_store=MEMORY",
         ):
             cursor.execute(f"PRAGMA {pragma}")
     finally:

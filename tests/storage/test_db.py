@@ -55,10 +55,22 @@ def test_sqlite_runs_with_the_safety_pragmas(sqlite_database: Database) -> None:
     with sqlite_database.engine.connect() as connection:
         value = {
             pragma: connection.exec_driver_sql(f"PRAGMA {pragma}").scalar()
-            for pragma in ("journal_mode", "synchronous", "foreign_keys", "secure_delete")
+            for pragma in (
+                "journal_mode",
+                "synchronous",
+                "foreign_keys",
+                "secure_delete",
+                "temp_store",
+            )
         }
         busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
-    assert value == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "secure_delete": 1}
+    assert value == {
+        "journal_mode": "wal",
+        "synchronous": 2,  # FULL
+        "foreign_keys": 1,
+        "secure_delete": 1,
+        "temp_store": 2,  # MEMORY: savepoints' sub-journals and sorts write no temporary files
+    }
     assert busy is not None
     assert busy >= 5000
 
