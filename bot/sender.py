@@ -488,12 +488,13 @@ class OutboxSender:
             with self.database.unit() as session:
                 if sent:
                     self._record_sent(sent, Unit.of(session))
-                ids = [job.message_id for job, _ in other]
-                rows = {row.id: row for row in outbox.lock_messages(ids, session=session)}
-                for job, outcome in other:
-                    row = rows.get(job.message_id)
-                    if row is not None and row.status == OutboxStatus.pending:
-                        self._record(row, outcome, session)
+                if other:  # retries, holds and failures: rare, through the ORM
+                    ids = [job.message_id for job, _ in other]
+                    rows = {row.id: row for row in outbox.lock_messages(ids, session=session)}
+                    for job, outcome in other:
+                        row = rows.get(job.message_id)
+                        if row is not None and row.status == OutboxStatus.pending:
+                            self._record(row, outcome, session)
         except Exception:
             with self.lock:
                 self.done[:0] = finished  # recorded next time; their leases keep others off
