@@ -81,16 +81,30 @@ class Unit:
 
     def run(self, statement: Statement, params: Sequence[Any] = ()) -> Any:
         """Execute; the cursor, to fetch from or read ``rowcount`` of."""
-        return self.cursor.execute(
-            statement.sqlite if self.sqlite else statement.postgresql, params
-        )
+        text = statement.sqlite if self.sqlite else statement.postgresql
+        try:
+            return self.cursor.execute(text, params)
+        except Exception as exc:
+            raise self._wrapped(text, exc) from exc
 
     def first(self, statement: Statement, params: Sequence[Any] = ()) -> Any:
         """The first row (a tuple), or ``None``."""
         return self.run(statement, params).fetchone()
 
     def run_many(self, statement: Statement, rows: Sequence[Sequence[Any]]) -> None:
-        self.cursor.executemany(statement.sqlite if self.sqlite else statement.postgresql, rows)
+        text = statement.sqlite if self.sqlite else statement.postgresql
+        try:
+            self.cursor.executemany(text, rows)
+        except Exception as exc:
+            raise self._wrapped(text, exc) from exc
+
+    def _wrapped(self, text: str, error: Exception) -> BaseException:
+        """The driver's error as SQLAlchemy would raise it (``OperationalError`` and so on), for
+        the same handling as the ORM's (a database away is a 503), without the values bound."""
+        dialect = self.connection.dialect
+        return sa.exc.DBAPIError.instance(
+            text, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+        )
 
     def time(self, value: datetime | None) -> Any:
         """A UTC time as its column stores it (see ``models.UTCDateTime``)."""

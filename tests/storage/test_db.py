@@ -18,7 +18,7 @@ from sqlmodel import SQLModel, select
 from storage import conversations
 from storage.agencies import create_agency
 from storage.crypto import Crypto
-from storage.db import Database, Unit, _settle_in_loop
+from storage.db import Database, Statement, Unit, _settle_in_loop
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import Agency, Channel, Conversation, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
@@ -394,3 +394,14 @@ def test_a_group_whose_commit_fails_runs_each_unit_again_alone(
     assert failed
     with database.unit() as session:
         assert len(session.exec(select(Agency)).all()) == 2
+
+
+def test_a_driver_statement_fails_as_sqlalchemy_would_say_it(database: Database) -> None:
+    """A statement a turn runs through the driver fails with SQLAlchemy's error (so a database
+    that is away is handled as everywhere else: a 503, a turn for the sweeper), its values
+    hidden as the engine hides them."""
+    missing = Statement.of("SELECT 1 FROM no_such_table WHERE name = ?")
+    with database.unit() as session, pytest.raises(sa.exc.DBAPIError) as raised:
+        Unit.of(session).first(missing, ("secret-bound-value",))
+    assert "no_such_table" in str(raised.value)
+    assert "secret-bound-value" not in str(raised.value)
