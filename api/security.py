@@ -105,8 +105,9 @@ def officer_of_token(token: str, runtime: Runtime, *, audience: str | None = Non
 
 
 def scope_of(officer_id: int, runtime: Runtime) -> Scope | None:
-    """What the officer may see, loaded afresh (a deactivated account counts at once)."""
-    with runtime.database.unit() as session:
+    """What the officer may see, loaded afresh (a deactivated account counts at once). Read
+    without waiting for the writer: every request of an officer asks it."""
+    with runtime.database.read() as session:
         found = session.exec(
             select(Officer, Agency.national)
             .join(Agency, Agency.id == Officer.agency_id)  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ def render(
         # Asked by the header only (a polled fragment never pays for it).
         if officer is None:
             return False
-        with runtime.database.unit() as session:
+        with runtime.database.read() as session:
             contact = officer_contacts.contact_of(officer.officer_id, session=session)
         return contact is not None and contact.on_duty
 

@@ -217,7 +217,8 @@ def list_reports(
 ) -> ReportsPublic:
     after = _decode_cursor(cursor) if cursor else None
     now = utcnow()
-    with _unit(runtime) as session:
+    # Only read (not audited), so not queued behind the reporters' turns for SQLite's writer.
+    with runtime.database.read() as session:
         found = triage.queue(
             caller,
             status=status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -102,6 +103,34 @@ def test_a_token_that_is_expired_forged_or_for_a_deactivated_officer_is_refused(
 
 
 # -- the queue
+
+
+def test_the_queue_is_read_while_reporters_turns_hold_the_writer(team: Desk) -> None:
+    """An officer is recognised and their queue read without waiting for the database's writer
+    (on SQLite one at a time, and kept busy by reporters' turns): only reading, it never takes
+    the write lock. The lock is held here until the queue has answered; were the queue to wait
+    for it, the hold would end only by giving up after 30 s."""
+    team.report(province=JATENG)
+    sari = team.login("sari")
+    holding, answered = threading.Event(), threading.Event()
+    gave_up: list[bool] = []
+
+    def hold_the_writer() -> None:
+        with team.database.unit():
+            holding.set()
+            gave_up.append(not answered.wait(30))
+
+    holder = threading.Thread(target=hold_the_writer)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        queue = team.client.get("/api/v1/reports", headers=sari)
+    finally:
+        answered.set()
+        holder.join()
+    assert gave_up == [False]
+    assert queue.status_code == 200
+    assert len(queue.json()["items"]) == 1
 
 
 def test_the_queue_is_by_priority_then_age_and_pages_without_gaps(team: Desk) -> None:
