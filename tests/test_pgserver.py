@@ -26,8 +26,9 @@ def test_throwaway_server_runs_unprivileged_and_stops() -> None:
         with engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT current_user").scalar() == "postgres"
             pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            # Read while the connection is open: its server process ends with it.
+            status = Path(f"/proc/{pid}/status").read_text()
         engine.dispose()
-        status = Path(f"/proc/{pid}/status").read_text()
         uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
         assert int(uid_line.split()[1]) != 0
     finally:
