@@ -86,10 +86,9 @@ def _new_reference(*, unit: Unit) -> str:
 
 
 class Submitted(NamedTuple):
-    """A report just written: what its alerts and the reporter's receipt need of it."""
+    """A report just written: what its callers go on with (its alerts, a test's look-up)."""
 
     id: str
-    reference: str
     priority: Priority
     agency_id: int | None
 
@@ -112,7 +111,6 @@ def create_report(
     fields = new.fields
     submitted = Submitted(
         id=new_uuid(),
-        reference=_new_reference(unit=unit),
         priority=new.priority,
         agency_id=route_agency(fields.get("province"), fields.get("regency"), unit=unit),
     )
@@ -122,7 +120,7 @@ def create_report(
             **fields,
             "needs": list(fields.get("needs") or []),
             "id": submitted.id,
-            "reference": submitted.reference,
+            "reference": _new_reference(unit=unit),
             "receipt_hash": new.receipt_hash,
             "status": ReportStatus.new,
             "priority": new.priority,
