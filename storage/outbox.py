@@ -186,6 +186,32 @@ def release_held(channel: Channel, reporter_key: str, now: datetime, *, unit: Un
     return int(unit.run(_RELEASE, values).rowcount or 0)
 
 
+class Backlog(NamedTuple):
+    """Messages of one channel due to go and not yet taken by a sender, and since when."""
+
+    channel: Channel
+    due: int
+    oldest: datetime
+
+
+def backlog(now: datetime, *, session: Session) -> list[Backlog]:
+    """What waits for the senders now, per channel with anything waiting (one index range: the
+    pending rows due by ``now``; a leased message is not due until its lease runs out)."""
+    rows = session.execute(
+        sa.select(
+            col(OutboxMessage.channel),
+            sa.func.count(),
+            sa.func.min(col(OutboxMessage.next_attempt_at)),
+        )
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.pending,
+            col(OutboxMessage.next_attempt_at) <= now,
+        )
+        .group_by(col(OutboxMessage.channel))
+    ).all()
+    return [Backlog(Channel(channel), int(due), oldest) for channel, due, oldest in rows]
+
+
 def record_receipt(
     provider_key: str, status: str, error_code: int | None, *, session: Session
 ) -> None:

@@ -4,6 +4,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -11,8 +12,10 @@ from fastapi.testclient import TestClient
 
 from api.logs import JsonFormatter
 from api.main import create_app
+from storage import outbox
 from storage.crypto import Keys
 from storage.db import Database
+from storage.models import Channel
 from tests.api.conftest import make_settings
 
 CANARY = "CANARY-081234567890-siti@example.org"
@@ -36,9 +39,14 @@ def test_readyz_is_503_when_the_database_does_not_answer(tmp_path: Path, keys: K
     app = create_app(make_settings(tmp_path, keys, database_url=unreachable), database=database)
     with TestClient(app) as client:
         response = client.get("/readyz")
+        metrics = client.get("/metrics")
     assert response.status_code == 503
     assert response.json() == {"detail": "database unavailable"}
     assert client.get("/healthz").status_code == 200
+    # The process's own counters still go out; what only the database knows is left out.
+    assert metrics.status_code == 200
+    assert "lapor_turns_total" in metrics.text
+    assert "lapor_outbox_due" not in metrics.text
 
 
 def test_metrics_are_prometheus_text_with_the_contract_names(client: TestClient) -> None:
@@ -52,6 +60,35 @@ def test_metrics_are_prometheus_text_with_the_contract_names(client: TestClient)
         'lapor_outbound_messages_total{channel="whatsapp",kind="message",result="sent"}',
     ):
         assert name in response.text
+
+
+def test_metrics_say_what_waits_for_the_senders(client: TestClient, database: Database) -> None:
+    """An operator sees whether the senders keep up: messages due and not yet taken, per
+    channel, and how long the oldest has waited; a message not due yet is not counted."""
+    now = datetime.now(UTC)
+    with database.unit() as session:
+        for minutes in (3, 1):
+            outbox.enqueue(
+                Channel.telegram,
+                "k" * 64,
+                b"a",
+                b"p",
+                now - timedelta(minutes=minutes),
+                session=session,
+            )
+        later = outbox.enqueue(Channel.whatsapp, "w" * 64, b"a", b"p", now, session=session)
+        later.next_attempt_at = now + timedelta(hours=1)  # a retry, later
+        session.add(later)
+    text = client.get("/metrics").text
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("lapor_outbox_")
+    }
+    assert values['lapor_outbox_due{channel="telegram"}'] == 2
+    assert values['lapor_outbox_due{channel="whatsapp"}'] == 0
+    assert 180 <= values['lapor_outbox_oldest_due_seconds{channel="telegram"}'] < 180 + 60
+    assert values['lapor_outbox_oldest_due_seconds{channel="whatsapp"}'] == 0
 
 
 def test_unknown_route_and_wrong_method_answer_json(client: TestClient) -> None:
