@@ -51,6 +51,9 @@ WHATSAPP_OUTSIDE_WINDOW = 131047
 WHATSAPP_TEMPLATE_REFUSED = frozenset({132001, 132015, 132016})
 # Connections to Graph kept open: one a sender thread, for as many threads as the setting allows.
 SEND_CONNECTIONS = 64
+# A platform call's waits (Graph's and the Bot API's).
+CONNECT_SECONDS = 5.0
+READ_SECONDS = 10.0
 
 
 class Result(StrEnum):
@@ -158,13 +161,8 @@ class WhatsAppTransport:
         self.limiter = budget or RateLimiter(rate)
         # urllib3, not httpx: a send is one small POST, and httpx spent about twice urllib3's
         # CPU on it (measured: 1.1 ms against 0.5), a third of ``lapor serve``'s time under
-        # load. No retries of its own (a POST tried twice may be sent twice): the outbox
-        # retries. A connection a sender thread, kept alive.
-        self.http = urllib3.PoolManager(
-            maxsize=SEND_CONNECTIONS,
-            timeout=urllib3.Timeout(connect=5.0, read=10.0),
-            retries=False,
-        )
+        # load. A connection a sender thread, kept alive.
+        self.http = platform_pool(SEND_CONNECTIONS)
         # Without it, a message outside the 24-hour window is only held (as before templates).
         self.windows = windows
 
@@ -248,6 +246,17 @@ class WhatsAppTransport:
             if code not in WHATSAPP_TEMPLATE_REFUSED:
                 break
         return outcome
+
+
+def platform_pool(connections: int) -> urllib3.PoolManager:
+    """Kept-alive connections to a platform's API for the senders (Graph, and the Bot API
+    through ``bot.telegram.DirectRequest``), with no retries of their own: a POST tried twice
+    may be sent twice, and the outbox retries."""
+    return urllib3.PoolManager(
+        maxsize=connections,
+        timeout=urllib3.Timeout(connect=CONNECT_SECONDS, read=READ_SECONDS),
+        retries=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)

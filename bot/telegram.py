@@ -37,7 +37,15 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.media import TooLarge, Unavailable
 from bot.messages import EDITED, RESUME, InboundMessage, OutboundMessage
-from bot.sender import Budget, Outcome, RateLimiter, Result
+from bot.sender import (
+    CONNECT_SECONDS,
+    READ_SECONDS,
+    Budget,
+    Outcome,
+    RateLimiter,
+    Result,
+    platform_pool,
+)
 from bot.whatsapp import split_text
 from flows.types import InputKind, UserInput
 from storage.models import Channel
@@ -49,8 +57,6 @@ OVERALL_RATE = 30.0  # and about thirty a second overall
 BLOCKED = "blocked"
 PACED_CHATS = 4096
 DELETE_BATCH = 100  # deleteMessages takes 1-100 ids
-CONNECT_SECONDS = 5.0
-READ_SECONDS = 10.0
 
 T = TypeVar("T")
 
@@ -161,11 +167,7 @@ class DirectRequest(BaseRequest):
     there is no loop to go through). No retries of its own: the outbox retries."""
 
     def __init__(self, connections: int) -> None:
-        self.http = urllib3.PoolManager(
-            maxsize=connections,
-            timeout=urllib3.Timeout(connect=CONNECT_SECONDS, read=READ_SECONDS),
-            retries=False,
-        )
+        self.http = platform_pool(connections)
 
     @property
     def read_timeout(self) -> float:
