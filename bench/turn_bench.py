@@ -53,6 +53,7 @@ from tests.support import AFTER_REGION, REPORT_PATH, STORY
 
 REPORTERS = 256
 CHUNKS = 5
+PROFILE_SORT = "tottime"
 SCRIPT = [
     UserInput.typed("halo"),
     *map(UserInput.pressed, REPORT_PATH),
@@ -188,7 +189,7 @@ def measure(
         rate = sequential_turns(inbox, walkers, 500)
         database.submit(lambda _session: profiler.disable()).result()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler, stream=out).sort_stats(PROFILE_SORT).print_stats(45)
         print(f"[{backend}] profile of 500 turns one at a time ({rate:.0f} /s under cProfile)")
         print(out.getvalue())
     if memory:

@@ -11,7 +11,6 @@ reporter gets an apology: nothing is lost either way.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -20,6 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlmodel import Session
 
@@ -142,7 +142,7 @@ class Inbox:
                 unit=Unit.of(session),
             )
         if recorded is not None:
-            metrics.inbound_messages.labels(channel=message.channel.value).inc()
+            metrics.INBOUND[message.channel.value].inc()
         return recorded
 
     def handle(self, message: InboundMessage) -> bool:
@@ -215,8 +215,8 @@ class Inbox:
         if queued is None:
             return False
         channel = message.channel.value
-        metrics.inbound_messages.labels(channel=channel).inc()
-        metrics.turns.labels(channel=channel).inc()
+        metrics.INBOUND[channel].inc()
+        metrics.TURNS[channel].inc()
         self._wrote(message.channel, reporter_key)
         self._committed(queued)
         return True
@@ -240,7 +240,7 @@ class Inbox:
             log.exception("turn failed", extra={"event": "turn_failed"})
             self._count_failure(inbound_id)
             return False
-        metrics.turns.labels(channel=channel).inc()
+        metrics.TURNS[channel].inc()
         self._wrote(message.channel, row.reporter_key)
         self._committed(queued)
         return True
@@ -309,7 +309,7 @@ class Inbox:
             turn.conversation = None
             notes.append(Reply("expired"))
         elif conversation is not None:
-            snapshot = json.loads(self.crypto.cipher.decrypt(conversation.snapshot))
+            snapshot = orjson.loads(self.crypto.cipher.decrypt(conversation.snapshot))
         result = engine.step(self.flows, snapshot, message.input)
         if not limits.admit_report(
             result.effects, reporter_key, now, limit=config.reports_per_hour, unit=unit
@@ -349,7 +349,7 @@ class Inbox:
             flow=snapshot["flow"],
             state=snapshot["state"],
             locale=snapshot["locale"],
-            snapshot=self.crypto.cipher.encrypt(json.dumps(snapshot).encode("utf-8")),
+            snapshot=self.crypto.cipher.encrypt(orjson.dumps(snapshot)),
             burst_count=turn.counted.count,
             burst_since=turn.counted.since,
         )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from flows.types import InputKind, UserInput
 from storage.models import Channel
@@ -45,11 +46,11 @@ class InboundMessage:
                 "data": self.input.data,
             },
         }
-        return json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return orjson.dumps(data)
 
     @classmethod
     def from_payload(cls, raw: bytes) -> InboundMessage:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         given = data["input"]
         return cls(
             channel=Channel(data["channel"]),
@@ -82,11 +83,11 @@ class OutboundMessage:
 
     def to_bytes(self) -> bytes:
         data = {"text": self.text, "choices": self.choices, "action": self.action, **self.extra}
-        return json.dumps(data, ensure_ascii=False).encode("utf-8")
+        return orjson.dumps(data)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> OutboundMessage:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         return cls(
             text=data.pop("text"),
             choices=tuple((str(i), str(label)) for i, label in data.pop("choices")),
@@ -104,9 +105,9 @@ class ReplyAddress:
     reporter_key: str
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"address": self.address, "key": self.reporter_key}).encode("utf-8")
+        return orjson.dumps({"address": self.address, "key": self.reporter_key})
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ReplyAddress:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         return cls(address=str(data["address"]), reporter_key=str(data["key"]))

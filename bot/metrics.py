@@ -22,9 +22,10 @@ outbound_messages = Counter(
     ["channel", "result", "kind"],
 )
 
+# Each channel's counters, looked up once: ``labels`` costs four times the increment.
+INBOUND = {channel: inbound_messages.labels(channel=channel) for channel in CHANNELS}
+TURNS = {channel: turns.labels(channel=channel) for channel in CHANNELS}
 for _channel in CHANNELS:
-    inbound_messages.labels(channel=_channel)
-    turns.labels(channel=_channel)
     for _result in RESULTS:
         outbound_messages.labels(channel=_channel, result=_result, kind=MESSAGE)
 for _result in ("sent", "retry", "failed"):

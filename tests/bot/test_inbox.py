@@ -15,6 +15,7 @@ from flows import engine
 from flows.types import UserInput
 from storage import reports
 from storage.agencies import create_agency
+from storage.db import Unit
 from storage.masking import mask_pii
 from storage.models import (
     Channel,
@@ -75,6 +76,12 @@ def test_a_report_is_stored_routed_and_masked(inbox: Inbox) -> None:
         assert report.province == "18"
         assert report.regency == "18.11"
         assert report.needs == ["legal"]
+        assert (report.category, report.when, report.contact) == (
+            "psychological",
+            "this_week",
+            "chat",
+        )
+        assert report.danger is False
         # Written as one row without an ORM object: what the model's defaults gave is given.
         assert report.status == ReportStatus.new
         assert report.reference.startswith("LA-")
@@ -96,6 +103,24 @@ def test_a_report_is_stored_routed_and_masked(inbox: Inbox) -> None:
         found = reports.find_report_by_receipt(receipt, hasher=inbox.crypto.hasher, session=session)
         assert found is not None
         assert found.id == report.id
+
+
+def test_a_report_field_the_table_lacks_is_refused(inbox: Inbox) -> None:
+    new = reports.NewReport(
+        fields={"category": "physical", "weapon": "yes"},
+        priority=Priority.normal,
+        danger=False,
+        locale="id",
+        receipt_hash="0" * 64,
+        story=None,
+        story_masked=None,
+        callback_phone=None,
+        reply_channel=None,
+        reply_address=None,
+    )
+    with pytest.raises(ValueError, match="weapon"), inbox.database.unit() as session:
+        reports.create_report(new, datetime.now(UTC), conversation_id=None, unit=Unit.of(session))
+    assert count(inbox, Report) == 0
 
 
 def test_a_province_without_agency_goes_to_the_national_one(inbox: Inbox) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from cryptography.fernet import Fernet
 from hypothesis import given
@@ -20,6 +23,19 @@ def test_pseudonym_is_stable_for_one_key() -> None:
     assert Hasher(key).pseudonym("telegram", "123456789") == Hasher(key).pseudonym(
         "telegram", "123456789"
     )
+
+
+def test_hashes_are_the_documented_hmacs_and_do_not_drift() -> None:
+    """Live conversations, deliveries and rate limits are found by these values: the same key
+    must give the same hash in every version and on every call (the keyed state is copied)."""
+    key = "a-pseudonym-key"
+    hasher = Hasher(key)
+    delivery_key = hmac.new(key.encode(), b"lapor/delivery", hashlib.sha256).digest()
+    for identity in ("6281234567890", "123456789", "6281234567891"):
+        expected = hmac.new(key.encode(), f"whatsapp:{identity}".encode(), hashlib.sha256)
+        assert hasher.pseudonym("whatsapp", identity) == expected.hexdigest()
+        delivered = hmac.new(delivery_key, f"whatsapp:wamid.{identity}".encode(), hashlib.sha256)
+        assert hasher.delivery_key("whatsapp", f"wamid.{identity}") == delivered.hexdigest()
 
 
 def test_pseudonym_differs_across_keys_channels_and_identities() -> None:
