@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import event
@@ -89,6 +89,16 @@ class _TurnContext:
     counted: limits.BurstCount = field(default_factory=limits.BurstCount)
     # The turn's messages to the reporter, written in one statement at its end (in this order).
     outgoing: list[OutboundMessage] = field(default_factory=list)
+    submitted: bool = False
+
+
+class Turned(NamedTuple):
+    """What is left to do once a turn is committed: wake the sender for the messages it queued,
+    count the report it submitted. (Not before: on SQLite a turn's work may run twice before
+    it is committed once, see ``Database.submit``.)"""
+
+    queued: int
+    submitted: bool
 
 
 class Inbox:
@@ -160,7 +170,7 @@ class Inbox:
         completes: nothing is lost either way."""
         done: Future[bool] = Future()
 
-        def finish(turn: Future[int | None]) -> None:
+        def finish(turn: Future[Turned | None]) -> None:
             try:
                 error = turn.exception()
                 turned = (
@@ -185,9 +195,10 @@ class Inbox:
             return await asyncio.to_thread(self._failed, message, exc)
         return self._counted(message, keys[0], queued)
 
-    def _handle_in(self, message: InboundMessage, keys: tuple[str, str], unit: Unit) -> int | None:
-        """The turn's work in its unit of work: how many messages it queued, ``None`` for a
-        duplicate."""
+    def _handle_in(
+        self, message: InboundMessage, keys: tuple[str, str], unit: Unit
+    ) -> Turned | None:
+        """The turn's work in its unit of work; ``None`` for a duplicate."""
         reporter_key, delivery_key = keys
         inbound_id = inbound.record_inbound(
             message.channel,
@@ -210,20 +221,23 @@ class Inbox:
             self._count_failure(recorded)
         return False
 
-    def _counted(self, message: InboundMessage, reporter_key: str, queued: int | None) -> bool:
-        """A turn is durable (``queued`` messages for the reporter; ``None``: a duplicate)."""
-        if queued is None:
+    def _counted(self, message: InboundMessage, reporter_key: str, turned: Turned | None) -> bool:
+        """A delivery's turn is durable (``None``: it was a duplicate)."""
+        if turned is None:
             return False
-        channel = message.channel.value
-        metrics.INBOUND[channel].inc()
-        metrics.TURNS[channel].inc()
-        self._wrote(message.channel, reporter_key)
-        self._committed(queued)
+        metrics.INBOUND[message.channel.value].inc()
+        self._after(message.channel, reporter_key, turned)
         return True
 
-    def _wrote(self, channel: Channel, reporter_key: str) -> None:
+    def _after(self, channel: Channel, reporter_key: str, turned: Turned) -> None:
+        """A turn is durable: count it, and tell who waits for it."""
+        metrics.TURNS[channel.value].inc()
+        if turned.submitted:
+            metrics.reports_submitted.inc()
+            log.info("report submitted", extra={"event": "report_submitted"})
         if channel is Channel.whatsapp and self.on_wrote is not None:
             self.on_wrote(reporter_key)
+        self._committed(turned.queued)
 
     def process(self, inbound_id: int) -> bool:
         """Run the turn of a recorded delivery; False if it was done already (or by another)."""
@@ -233,16 +247,13 @@ class Inbox:
                 if row is None or row.payload is None:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
-                channel = message.channel.value
-                queued = self._turn(message, row.reporter_key, Unit.of(session))
+                turned = self._turn(message, row.reporter_key, Unit.of(session))
                 inbound.finish_inbound(row, self.clock(), session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
             self._count_failure(inbound_id)
             return False
-        metrics.TURNS[channel].inc()
-        self._wrote(message.channel, row.reporter_key)
-        self._committed(queued)
+        self._after(message.channel, row.reporter_key, turned)
         return True
 
     def _count_failure(self, inbound_id: int) -> None:
@@ -267,11 +278,11 @@ class Inbox:
 
     # -- the turn ------------------------------------------------------------------------------
 
-    def _turn(self, message: InboundMessage, reporter_key: str, unit: Unit) -> int:
-        """The turn's statements; how many messages it queued for the reporter."""
+    def _turn(self, message: InboundMessage, reporter_key: str, unit: Unit) -> Turned:
+        """The turn's statements."""
         turn = _TurnContext(message, reporter_key, self.clock(), unit)
         self._step(turn)
-        return self._write_outgoing(turn)
+        return Turned(self._write_outgoing(turn), turn.submitted)
 
     def _step(self, turn: _TurnContext) -> None:
         message, reporter_key, now, unit = turn.message, turn.reporter_key, turn.now, turn.unit
@@ -483,8 +494,7 @@ class Inbox:
             unit=turn.unit,
         )
         alerts.queue_new_report_alerts(report, now, unit=turn.unit)
-        metrics.reports_submitted.inc()
-        log.info("report submitted", extra={"event": "report_submitted"})
+        turn.submitted = True
         return format_receipt(receipt)
 
     def stop_sending(self, channel: Channel, identity: str) -> int:

@@ -149,6 +149,10 @@ _RELEASE = "RELEASE SAVEPOINT turn"
 _ROLLBACK = "ROLLBACK TO SAVEPOINT turn"
 
 
+class _Rerun(Exception):
+    """Work of a group run without savepoints failed: the group runs again with them."""
+
+
 @dataclass(frozen=True)
 class _Queued:
     work: Callable[[Unit], Any]
@@ -327,10 +331,11 @@ class Database:
         """Run ``work`` in a unit of work; the future completes once its commit is durable.
 
         SQLite has one writer, and each commit waits for the disk (``synchronous=FULL``): one
-        writer thread runs whatever work has queued in one transaction, each in a savepoint of
-        its own, and commits once for all of them. Work that raises rolls back its savepoint
-        alone (its future gets the exception); a group that fails as a whole (the commit itself)
-        runs again one by one, so a neighbour's fault never fails a turn. PostgreSQL batches WAL
+        writer thread runs whatever work has queued in one transaction and commits once for all
+        of them. Work that raises fails alone (its future gets the exception): the group then
+        runs again, each in a savepoint of its own (``_commit_group``); a group that fails as a
+        whole (the commit itself) runs again one by one, so a neighbour's fault never fails a
+        turn. PostgreSQL batches WAL
         flushes itself: there the work runs on a pool of threads, one transaction each."""
         if self._writer is None:
             if self._pool is None:
@@ -407,26 +412,17 @@ class Database:
             self._commit_group(group)
 
     def _commit_group(self, group: list[_Queued]) -> None:
-        outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
+        """Run the group's work in one transaction and commit once. First without savepoints
+        (each costs two statements and SQLite's sub-journal of every page a turn changes: a
+        seventh of a turn); if any work fails, the whole transaction rolls back and the group
+        runs again with a savepoint for each, where a failure rolls back alone. Work may thus
+        run twice before it is committed once: it only writes to the database (what it does
+        besides, its caller does once the future completes)."""
         try:
-            with self.unit() as session:
-                unit = Unit.of(session)
-                cursor = unit.cursor
-                for queued in group:
-                    # The savepoint through the driver too: the ORM's nested transaction costs
-                    # more than a small turn's statements.
-                    cursor.execute(_SAVEPOINT)
-                    try:
-                        value = queued.work(unit)
-                        unit.settle()
-                    except Exception as exc:
-                        cursor.execute(_ROLLBACK)
-                        cursor.execute(_RELEASE)
-                        unit.forget()
-                        outcomes.append((queued, None, exc))
-                    else:
-                        cursor.execute(_RELEASE)
-                        outcomes.append((queued, value, None))
+            try:
+                outcomes = self._run_group(group, savepoints=False)
+            except _Rerun:
+                outcomes = self._run_group(group, savepoints=True)
         except Exception:
             log.warning("group commit failed; running its work one by one", exc_info=True)
             for queued in group:
@@ -434,6 +430,33 @@ class Database:
             return
         # Only now, with the commit on disk, does anyone hear of it (outside the write lock).
         _settle(outcomes)
+
+    def _run_group(
+        self, group: list[_Queued], *, savepoints: bool
+    ) -> list[tuple[_Queued, Any, BaseException | None]]:
+        outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
+        with self.unit() as session:
+            unit = Unit.of(session)
+            cursor = unit.cursor
+            for queued in group:
+                if savepoints:
+                    # Through the driver: the ORM's nested transaction costs more than a turn.
+                    cursor.execute(_SAVEPOINT)
+                try:
+                    value = queued.work(unit)
+                    unit.settle()
+                except Exception as exc:
+                    if not savepoints:
+                        raise _Rerun from exc  # rolls the whole transaction back
+                    cursor.execute(_ROLLBACK)
+                    cursor.execute(_RELEASE)
+                    unit.forget()
+                    outcomes.append((queued, None, exc))
+                else:
+                    if savepoints:
+                        cursor.execute(_RELEASE)
+                    outcomes.append((queued, value, None))
+        return outcomes
 
     def _run_alone(self, queued: _Queued) -> None:
         try:

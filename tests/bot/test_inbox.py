@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlmodel import func, select
 
 from bot import inbox as inbox_module
@@ -103,6 +104,27 @@ def test_a_report_is_stored_routed_and_masked(inbox: Inbox) -> None:
         found = reports.find_report_by_receipt(receipt, hasher=inbox.crypto.hasher, session=session)
         assert found is not None
         assert found.id == report.id
+
+
+def test_a_report_is_counted_once_when_its_group_runs_again(inbox: Inbox) -> None:
+    """On SQLite a group of turns runs again (with savepoints) when one of them fails: the
+    submission in it is written once, and counted and logged once, after its commit."""
+    phone = Phone(inbox)
+    phone.report(submit=False)
+    before = REGISTRY.get_sample_value("lapor_reports_submitted_total") or 0
+
+    def broken(_unit: Unit) -> None:
+        raise RuntimeError("a neighbour's turn fails")
+
+    with inbox.database.unit():  # on SQLite both wait for one group, the submission first
+        submitted = inbox.submit(phone.message(UserInput.pressed("review:submit")))
+        neighbour = inbox.database.submit(broken)
+    assert submitted.result(timeout=30) is True
+    with pytest.raises(RuntimeError):
+        neighbour.result(timeout=30)
+    assert REGISTRY.get_sample_value("lapor_reports_submitted_total") == before + 1
+    assert count(inbox, Report) == 1
+    assert "*" in phone.outbox()[-1].text  # the receipt
 
 
 def test_a_report_field_the_table_lacks_is_refused(inbox: Inbox) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import stat
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -374,6 +375,45 @@ def test_units_awaited_in_an_event_loop_share_one_commit_and_one_wake_up(
     if database.backend == "sqlite":
         assert len(commits) == 2  # the unit that held the lock, then the one group
         assert wake_ups == [3]  # the loop was woken once, for the three of them
+
+
+def test_a_group_runs_its_work_once_and_again_only_after_a_failure(
+    sqlite_database: Database,
+) -> None:
+    """A group runs without savepoints; when a unit fails, the whole transaction rolls back and
+    the group runs again with a savepoint each: the units before the failure twice, the rest
+    once, and only what did not fail is committed."""
+    database = sqlite_database
+    runs: Counter[str] = Counter()
+
+    def counted(code: str, *, fail: bool = False) -> Callable[[Unit], str]:
+        work = _add_agency(code, fail=fail)
+
+        def run(unit: Unit) -> str:
+            runs[code] += 1
+            return work(unit)
+
+        return run
+
+    with database.unit():
+        futures = [database.submit(counted(code)) for code in ("ONE", "TWO")]
+    assert [future.result(timeout=30) for future in futures] == ["ONE", "TWO"]
+    assert runs == {"ONE": 1, "TWO": 1}
+    runs.clear()
+    with database.unit():
+        futures = [
+            database.submit(counted("FIRST")),
+            database.submit(counted("BROKEN", fail=True)),
+            database.submit(counted("LAST")),
+        ]
+    assert futures[0].result(timeout=30) == "FIRST"
+    assert futures[2].result(timeout=30) == "LAST"
+    with pytest.raises(RuntimeError):
+        futures[1].result(timeout=30)
+    assert runs == {"FIRST": 2, "BROKEN": 2, "LAST": 1}
+    with database.unit() as session:
+        codes = sorted(agency.code for agency in session.exec(select(Agency)).all())
+    assert codes == ["FIRST", "LAST", "ONE", "TWO"]
 
 
 def test_a_group_whose_commit_fails_runs_each_unit_again_alone(
