@@ -200,18 +200,13 @@ class Inbox:
     ) -> Turned | None:
         """The turn's work in its unit of work; ``None`` for a duplicate."""
         reporter_key, delivery_key = keys
+        now = self.clock()
         inbound_id = inbound.record_inbound(
-            message.channel,
-            delivery_key,
-            reporter_key,
-            None,
-            self.clock(),
-            processed=True,
-            unit=unit,
+            message.channel, delivery_key, reporter_key, None, now, processed=True, unit=unit
         )
         if inbound_id is None:
             return None
-        return self._turn(message, reporter_key, unit)
+        return self._turn(message, reporter_key, unit, now)
 
     def _failed(self, message: InboundMessage, error: BaseException) -> bool:
         """The turn rolled back: its delivery is recorded on its own, for the sweeper."""
@@ -247,7 +242,7 @@ class Inbox:
                 if row is None or row.payload is None:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
-                turned = self._turn(message, row.reporter_key, Unit.of(session))
+                turned = self._turn(message, row.reporter_key, Unit.of(session), self.clock())
                 inbound.finish_inbound(row, self.clock(), session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
@@ -278,9 +273,11 @@ class Inbox:
 
     # -- the turn ------------------------------------------------------------------------------
 
-    def _turn(self, message: InboundMessage, reporter_key: str, unit: Unit) -> Turned:
-        """The turn's statements."""
-        turn = _TurnContext(message, reporter_key, self.clock(), unit)
+    def _turn(
+        self, message: InboundMessage, reporter_key: str, unit: Unit, now: datetime
+    ) -> Turned:
+        """The turn's statements, all at ``now``."""
+        turn = _TurnContext(message, reporter_key, now, unit)
         self._step(turn)
         return Turned(self._write_outgoing(turn), turn.submitted)
 

@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.dialects import sqlite
 from sqlmodel import SQLModel, select
 
 from storage import conversations
@@ -214,6 +217,28 @@ def test_what_the_driver_writes_the_orm_reads_and_back(database: Database) -> No
     assert live.expires_at == now + timedelta(minutes=1)
     assert live.expires_at.utcoffset() == timedelta(0)
     assert (live.burst_count, live.burst_since, live.snapshot) == (3, now, b"\x00snap")
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 2),
+        max_value=datetime(9998, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=7)), timezone(-timedelta(hours=3))]
+        ),
+    )
+)
+def test_a_turn_binds_a_time_as_sqlalchemy_writes_it_on_sqlite(moment: datetime) -> None:
+    """``Unit.time`` formats what the turn binds itself; it must be SQLAlchemy's text of the same
+    UTC time to the character (the ORM reads it, and rows are compared and sorted as text)."""
+    dialect = sqlite.dialect()
+    bind = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    expected = bind(moment.astimezone(UTC).replace(tzinfo=None))
+    unit = Unit.__new__(Unit)
+    unit.sqlite, unit._times = True, {}
+    assert unit.time(moment) == expected
+    assert unit.time(moment) == expected  # and again, from what it remembers
 
 
 def test_a_reader_does_not_wait_for_the_writer_and_cannot_write(database: Database) -> None:
