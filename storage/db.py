@@ -9,7 +9,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -176,24 +176,44 @@ class _Queued:
     loop: asyncio.AbstractEventLoop | None = None
 
 
-def _settle(outcomes: list[tuple[_Queued, Any, BaseException | None]]) -> None:
-    """Complete the futures of work done (its commit durable): a thread's future at once, an
-    event loop's together, with one wake-up of that loop for all of them."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Queued, Any, BaseException | None]]] = {}
-    for outcome in outcomes:
-        if outcome[0].loop is not None:
-            by_loop.setdefault(outcome[0].loop, []).append(outcome)
-        else:
-            _complete(*outcome)
-    for loop, done in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
-            loop.call_soon_threadsafe(_settle_in_loop, done)
+Outcome = tuple[_Queued, Any, BaseException | None]
 
 
-def _settle_in_loop(outcomes: list[tuple[_Queued, Any, BaseException | None]]) -> None:
-    for outcome in outcomes:
-        if not outcome[0].future.done():  # done: cancelled, the request that waited has gone
-            _complete(*outcome)
+class _Handover:
+    """Completed work handed to whoever waits for it: a thread's future at once, an event
+    loop's in that loop, which is woken once for whatever completed since it last was (on
+    SQLite a group at a time, on PostgreSQL each of the pool's threads a turn at a time: one
+    wake-up a turn was a third of a busy loop's time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+
+    def settle(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            loop = outcome[0].loop
+            if loop is None:
+                _complete(*outcome)
+                continue
+            with self._lock:
+                waiting = self._pending.get(loop)
+                if waiting is not None:  # a wake-up is on its way: it takes this one too
+                    waiting.append(outcome)
+                    continue
+                self._pending[loop] = [outcome]
+            try:
+                loop.call_soon_threadsafe(self.drain, loop)
+            except RuntimeError:  # the loop has closed: nobody is waiting
+                with self._lock:
+                    self._pending.pop(loop, None)
+
+    def drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In ``loop``: complete what was handed to it."""
+        with self._lock:
+            done = self._pending.pop(loop, [])
+        for outcome in done:
+            if not outcome[0].future.done():  # done: cancelled, the request that waited has gone
+                _complete(*outcome)
 
 
 def _complete(queued: _Queued, value: Any, error: BaseException | None) -> None:
@@ -305,8 +325,9 @@ class Database:
         self._writer = threading.RLock() if is_sqlite(self.url) else None
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._start = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        # SQLite: the one writer thread; PostgreSQL: the pool's threads.
+        self._threads: list[threading.Thread] = []
+        self._handover = _Handover()
         self._connections = threading.local()
         self._reader: Engine | None = None
         self._opened: list[sa.Connection] = []
@@ -350,26 +371,18 @@ class Database:
         of them. Work that raises fails alone (its future gets the exception): the group then
         runs again, each in a savepoint of its own (``_commit_group``); a group that fails as a
         whole (the commit itself) runs again one by one, so a neighbour's fault never fails a
-        turn. PostgreSQL batches WAL
-        flushes itself: there the work runs on a pool of threads, one transaction each."""
-        if self._writer is None:
-            if self._pool is None:
-                with self._start:
-                    if self._pool is None:
-                        self._pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="lapor-db")
-            return self._pool.submit(self._on_own_connection, work)
+        turn. PostgreSQL batches WAL flushes itself: there the work runs on a pool of threads
+        (``POOL_SIZE``), one transaction each."""
         future: Future[T] = Future()
-        self._ensure_writer()
+        self._ensure_threads()
         self._queue.put(_Queued(work, future))
         return future
 
     async def run(self, work: Callable[[Unit], T]) -> T:
-        """``submit``, awaited in an event loop (the webhooks). On SQLite the writer wakes the
-        loop once for each group it commits, not once for each turn in it."""
-        if self._writer is None:
-            return await asyncio.wrap_future(self.submit(work))
+        """``submit``, awaited in an event loop (the webhooks), which is woken once for all the
+        work completed since it last was (a group, on SQLite), not once for each."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._ensure_writer()
+        self._ensure_threads()
         self._queue.put(_Queued(work, future, future.get_loop()))
         return await future
 
@@ -399,15 +412,31 @@ class Database:
             unit.close()
         return value
 
-    def _ensure_writer(self) -> None:
-        # Alive, not just started: a forked child inherits the attribute but not the thread.
-        if self._thread is not None and self._thread.is_alive():
+    def _ensure_threads(self) -> None:
+        # Alive, not just started: a forked child inherits the attribute but not the threads
+        # (which otherwise end only at ``dispose``).
+        if self._threads and self._threads[0].is_alive():
             return
         with self._start:
-            if self._thread is None or not self._thread.is_alive():
-                thread = threading.Thread(target=self._write_loop, name="lapor-writer", daemon=True)
+            if self._threads and self._threads[0].is_alive():
+                return
+            if self._writer is not None:
+                loops = [(self._write_loop, "lapor-writer")]
+            else:
+                loops = [(self._serve_loop, f"lapor-db_{n}") for n in range(POOL_SIZE)]
+            threads = [threading.Thread(target=t, name=name, daemon=True) for t, name in loops]
+            for thread in threads:
                 thread.start()
-                self._thread = thread
+            self._threads = threads
+
+    def _serve_loop(self) -> None:
+        """PostgreSQL: each unit of work in a transaction of its own, on this thread's
+        connection."""
+        while True:
+            queued = self._queue.get()
+            if queued is None:
+                return
+            self._complete(queued, self._on_own_connection)
 
     def _write_loop(self) -> None:
         while True:
@@ -444,12 +473,10 @@ class Database:
                 self._run_alone(queued)
             return
         # Only now, with the commit on disk, does anyone hear of it (outside the write lock).
-        _settle(outcomes)
+        self._handover.settle(outcomes)
 
-    def _run_group(
-        self, group: list[_Queued], *, savepoints: bool
-    ) -> list[tuple[_Queued, Any, BaseException | None]]:
-        outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
+    def _run_group(self, group: list[_Queued], *, savepoints: bool) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         with self.unit() as session:
             unit = Unit.of(session)
             cursor = unit.cursor
@@ -474,12 +501,16 @@ class Database:
         return outcomes
 
     def _run_alone(self, queued: _Queued) -> None:
+        self._complete(queued, self._alone)
+
+    def _complete(self, queued: _Queued, run: Callable[[Callable[[Unit], Any]], Any]) -> None:
+        """Run ``queued``'s work alone (``run`` gives it its transaction) and hand it over."""
         try:
-            value = self._alone(queued.work)
+            value = run(queued.work)
         except Exception as exc:
-            _settle([(queued, None, exc)])
+            self._handover.settle([(queued, None, exc)])
         else:
-            _settle([(queued, value, None)])
+            self._handover.settle([(queued, value, None)])
 
     def checkpoint(self) -> bool:
         """SQLite: copy the WAL into the database file and empty it, so that what a purge erased
@@ -506,13 +537,11 @@ class Database:
         return True
 
     def dispose(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
+        threads, self._threads = self._threads, []
+        for _thread in threads:
             self._queue.put(None)
+        for thread in threads:
             thread.join()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         with self._start:
             opened, self._opened = self._opened, []
         for connection in opened:

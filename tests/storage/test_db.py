@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import stat
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -22,7 +23,7 @@ from sqlmodel import SQLModel, select
 from storage import conversations
 from storage.agencies import create_agency
 from storage.crypto import Crypto
-from storage.db import Database, Statement, Unit, _settle_in_loop
+from storage.db import Database, Statement, Unit, _Handover
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import Agency, Channel, Conversation, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
@@ -353,6 +354,41 @@ def test_units_submitted_together_share_one_commit_and_a_failure_rolls_back_alon
         assert len(commits) == 3  # PostgreSQL: one transaction each, on the pool
 
 
+def _counting_wake_ups(database: Database, callback: Any, wake_ups: list[int]) -> Any:
+    """``callback`` as an event loop is asked to call it; if it is the database handing over
+    completed work, what it hands over is counted in ``wake_ups`` first."""
+    if getattr(callback, "__func__", None) is not _Handover.drain:
+        return callback
+
+    def wake(loop: asyncio.AbstractEventLoop) -> None:
+        wake_ups.append(len(database._handover._pending.get(loop, [])))
+        callback(loop)
+
+    return wake
+
+
+def test_work_completed_while_the_loop_was_busy_wakes_it_once(database: Database) -> None:
+    """On PostgreSQL each of the pool's threads completes its own turn: what completed while
+    the event loop was busy is handed over with one wake-up, not one each."""
+    wake_ups: list[int] = []
+
+    async def busy_loop() -> list[str]:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+
+        def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            return original(_counting_wake_ups(database, callback, wake_ups), *args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+        runs = [asyncio.ensure_future(database.run(_add_agency(f"A{n}"))) for n in range(5)]
+        await asyncio.sleep(0)  # each has handed its work over
+        time.sleep(2)  # the loop busy (blocked) while the work completes
+        return await asyncio.gather(*runs)
+
+    assert asyncio.run(busy_loop()) == [f"A{n}" for n in range(5)]
+    assert wake_ups == [5]
+
+
 def test_units_awaited_in_an_event_loop_share_one_commit_and_one_wake_up(
     database: Database,
 ) -> None:
@@ -365,9 +401,7 @@ def test_units_awaited_in_an_event_loop_share_one_commit_and_one_wake_up(
         original = loop.call_soon_threadsafe
 
         def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
-            if callback is _settle_in_loop:  # the writer completing a group's futures
-                wake_ups.append(len(args[0]))
-            return original(callback, *args, **kwargs)
+            return original(_counting_wake_ups(database, callback, wake_ups), *args, **kwargs)
 
         loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
         started = threading.Event()
