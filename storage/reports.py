@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session, col, select
 
 from storage.crypto import Hasher
@@ -93,29 +96,41 @@ class Submitted(NamedTuple):
     agency_id: int | None
 
 
-# The structured answers a report keeps, one column each (``flows.report.REPORT_FIELDS``).
-_CODES = (
-    "reporter",
-    "victim_age",
-    "victim_gender",
-    "category",
-    "ongoing",
-    "when",
-    "province",
-    "regency",
-    "place",
-    "perpetrator",
-    "lives_with",
-    "contact",
+_REPORT = Report.__table__  # type: ignore[attr-defined]
+# What ``create_report`` writes itself; the rest of the row is the conversation's answers.
+_GIVEN = (
+    "id",
+    "reference",
+    "receipt_hash",
+    "status",
+    "priority",
+    "agency_id",
+    "locale",
+    "danger",
+    "needs",
+    "story",
+    "story_masked",
+    "callback_phone",
+    "reply_channel",
+    "reply_address",
+    "reply_expires_at",
+    "created_at",
+    "updated_at",
+    "sla_due_at",
 )
-_INSERT_REPORT = Statement.of(
-    """INSERT INTO report (id, reference, receipt_hash, status, priority, agency_id, locale,
-    danger, reporter, victim_age, victim_gender, category, ongoing, "when", province, regency,
-    place, perpetrator, lives_with, contact, needs, story, story_masked, callback_phone,
-    reply_channel, reply_address, reply_expires_at, created_at, updated_at, sla_due_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-    ?)"""
-)
+# Columns an officer's work fills later, never the reporter's.
+_LATER = ("claimed_by", "claimed_at", "closed_at", "escalated_at")
+_ANSWERS = frozenset(_REPORT.columns.keys()) - {*_GIVEN, *_LATER}
+
+
+@functools.cache
+def _insert_report(answers: tuple[str, ...]) -> tuple[Statement, tuple[str, ...]]:
+    """The INSERT of a report with these answers (a conversation always hands over the same
+    ones: made once), as SQLAlchemy writes it (``when`` quoted), for the driver; and the order
+    of its values."""
+    compiled = sa.insert(_REPORT).compile(dialect=sqlite.dialect(), column_keys=[*_GIVEN, *answers])
+    assert compiled.positiontup is not None
+    return Statement.of(str(compiled)), tuple(compiled.positiontup)
 
 
 def create_report(
@@ -130,40 +145,39 @@ def create_report(
     values cost more than the rest of a submitting turn), its routing and reference likewise,
     and the evidence drafted in the conversation moved over in one statement. The columns a
     model default would fill are given here (status, times); ``needs`` is the JSON text the
-    model's JSON column reads."""
-    fields = new.fields
-    unexpected = fields.keys() - {*_CODES, "needs"}
+    model's JSON column reads. An answer the table has no column for is refused."""
+    answers = {name: value for name, value in new.fields.items() if name != "needs"}
+    unexpected = answers.keys() - _ANSWERS
     if unexpected:
         raise ValueError(f"not a report field: {sorted(unexpected)}")
     submitted = Submitted(
         id=new_uuid(),
         priority=new.priority,
-        agency_id=route_agency(fields.get("province"), fields.get("regency"), unit=unit),
+        agency_id=route_agency(answers.get("province"), answers.get("regency"), unit=unit),
     )
-    unit.run(
-        _INSERT_REPORT,
-        (
-            submitted.id,
-            _new_reference(unit=unit),
-            new.receipt_hash,
-            ReportStatus.new.value,
-            new.priority.value,
-            submitted.agency_id,
-            new.locale,
-            new.danger,
-            *(fields.get(name) for name in _CODES),
-            json.dumps(list(fields.get("needs") or [])),
-            new.story,
-            new.story_masked,
-            new.callback_phone,
-            None if new.reply_channel is None else new.reply_channel.value,
-            new.reply_address,
-            unit.time(new.reply_expires_at),
-            unit.time(now),
-            unit.time(now),
-            unit.time(now + (sla or DEFAULT_SLA)[new.priority]),
-        ),
-    )
+    values = {
+        **answers,
+        "id": submitted.id,
+        "reference": _new_reference(unit=unit),
+        "receipt_hash": new.receipt_hash,
+        "status": ReportStatus.new.value,
+        "priority": new.priority.value,
+        "agency_id": submitted.agency_id,
+        "locale": new.locale,
+        "danger": new.danger,
+        "needs": json.dumps(list(new.fields.get("needs") or [])),
+        "story": new.story,
+        "story_masked": new.story_masked,
+        "callback_phone": new.callback_phone,
+        "reply_channel": None if new.reply_channel is None else new.reply_channel.value,
+        "reply_address": new.reply_address,
+        "reply_expires_at": unit.time(new.reply_expires_at),
+        "created_at": unit.time(now),
+        "updated_at": unit.time(now),
+        "sla_due_at": unit.time(now + (sla or DEFAULT_SLA)[new.priority]),
+    }
+    statement, order = _insert_report(tuple(answers))
+    unit.run(statement, [values[name] for name in order])
     if conversation_id is not None:
         unit.run(_ADOPT_DRAFTED, (submitted.id, conversation_id))
     return submitted
