@@ -187,13 +187,14 @@ class Inbox:
         return done
 
     async def take(self, message: InboundMessage) -> bool:
-        """``submit``, awaited in the webhooks' event loop (woken once a group, on SQLite)."""
+        """``submit``, awaited in the webhooks' event loop (woken once for all the turns that
+        completed meanwhile)."""
         keys = self._keys(message)
         try:
-            queued = await self.database.run(partial(self._handle_in, message, keys))
+            turned = await self.database.run(partial(self._handle_in, message, keys))
         except Exception as exc:
             return await asyncio.to_thread(self._failed, message, exc)
-        return self._counted(message, keys[0], queued)
+        return self._counted(message, keys[0], turned)
 
     def _handle_in(
         self, message: InboundMessage, keys: tuple[str, str], unit: Unit
