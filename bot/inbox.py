@@ -243,8 +243,9 @@ class Inbox:
                 if row is None or row.payload is None:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
-                turned = self._turn(message, row.reporter_key, Unit.of(session), self.clock())
-                inbound.finish_inbound(row, self.clock(), session=session)
+                now = self.clock()
+                turned = self._turn(message, row.reporter_key, Unit.of(session), now)
+                inbound.finish_inbound(row, now, session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
             self._count_failure(inbound_id)
