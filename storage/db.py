@@ -27,6 +27,8 @@ SQLITE_CACHE_KIB = 8 * 1024  # a connection's page cache (four times the default
 # Turns that share one commit at most (SQLite's group commit); more wait for the next.
 MAX_GROUP = 256
 POOL_SIZE = 10
+# PostgreSQL: turns that share a transaction on one of the pool's threads at most.
+POOL_GROUP = 8
 
 T = TypeVar("T")
 log = logging.getLogger("lapor.db")
@@ -190,17 +192,20 @@ class _Handover:
         self._pending: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
 
     def settle(self, outcomes: list[Outcome]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         for outcome in outcomes:
             loop = outcome[0].loop
             if loop is None:
                 _complete(*outcome)
-                continue
+            else:
+                by_loop.setdefault(loop, []).append(outcome)
+        for loop, completed in by_loop.items():
             with self._lock:
                 waiting = self._pending.get(loop)
-                if waiting is not None:  # a wake-up is on its way: it takes this one too
-                    waiting.append(outcome)
+                if waiting is not None:  # a wake-up is on its way: it takes these too
+                    waiting += completed
                     continue
-                self._pending[loop] = [outcome]
+                self._pending[loop] = completed
             try:
                 loop.call_soon_threadsafe(self.drain, loop)
             except RuntimeError:  # the loop has closed: nobody is waiting
@@ -324,7 +329,10 @@ class Database:
         # claiming at once). Threads of this process queue on a lock of ours instead, in turn;
         # the busy handler is left to arbitrate between processes.
         self._writer = threading.RLock() if is_sqlite(self.url) else None
-        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        # Work goes in batches: on SQLite one batch is what an event loop's tasks asked for in
+        # one of its turns (``run``), on PostgreSQL one unit of work.
+        self._queue: queue.SimpleQueue[list[_Queued] | None] = queue.SimpleQueue()
+        self._batches: dict[asyncio.AbstractEventLoop, list[_Queued]] = {}
         self._start = threading.Lock()
         # SQLite: the one writer thread; PostgreSQL: the pool's threads.
         self._threads: list[threading.Thread] = []
@@ -376,24 +384,41 @@ class Database:
         (``POOL_SIZE``), one transaction each."""
         future: Future[T] = Future()
         self._ensure_threads()
-        self._queue.put(_Queued(work, future))
+        self._queue.put([_Queued(work, future)])
         return future
 
     async def run(self, work: Callable[[Unit], T]) -> T:
         """``submit``, awaited in an event loop (the webhooks), which is woken once for all the
         work completed since it last was (a group, on SQLite), not once for each."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         self._ensure_threads()
-        self._queue.put(_Queued(work, future, future.get_loop()))
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = []
+            loop.call_soon(self._flush, loop)
+        batch.append(_Queued(work, future, loop))
         return await future
 
-    def _alone(self, work: Callable[[Unit], T]) -> T:
-        with self.unit() as session:
-            return work(Unit.of(session))
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In ``loop``, after the tasks that ran in one of its turns: queue the work they asked
+        for. On SQLite as one batch: put one by one, the writer would take the first few while
+        the loop still runs the others' tasks, and commit (an fsync) for each few; and the two
+        threads would take the GIL from each other at every statement."""
+        batch = self._batches.pop(loop)
+        size = MAX_GROUP if self._writer is not None else POOL_GROUP
+        for start in range(0, len(batch), size):
+            self._queue.put(batch[start : start + size])
 
-    def _on_own_connection(self, work: Callable[[Unit], T]) -> T:
-        """PostgreSQL: ``work`` in a transaction of this pool thread's own connection, kept for
-        the thread's life (no check-out, ping and reset a turn), the ORM session only if asked."""
+    @contextmanager
+    def _turn_unit(self) -> Iterator[Unit]:
+        """A transaction for turns: on SQLite the writer's; on PostgreSQL one on this pool
+        thread's own connection, kept for the thread's life (no check-out, ping and reset a
+        group), the ORM session only if asked."""
+        if self._writer is not None:
+            with self.unit() as session:
+                yield Unit.of(session)
+            return
         connection = getattr(self._connections, "current", None)
         if connection is None or connection.closed or connection.invalidated:
             connection = self.engine.connect()
@@ -403,15 +428,13 @@ class Database:
         unit = Unit(connection)
         try:
             with connection.begin():
-                value = work(unit)
-                unit.settle()
+                yield unit
         except Exception:
             if connection.connection.driver_connection.broken:  # type: ignore[union-attr]
-                connection.invalidate()  # the server went away: the next turn connects anew
+                connection.invalidate()  # the server went away: the next group connects anew
             raise
         finally:
             unit.close()
-        return value
 
     def _ensure_threads(self) -> None:
         # Alive, not just started: a forked child inherits the attribute but not the threads
@@ -431,29 +454,28 @@ class Database:
             self._threads = threads
 
     def _serve_loop(self) -> None:
-        """PostgreSQL: each unit of work in a transaction of its own, on this thread's
-        connection."""
+        """PostgreSQL: each group of work in a transaction of its own, on this thread's
+        connection, beside the other threads' groups."""
         while True:
-            queued = self._queue.get()
-            if queued is None:
+            group = self._queue.get()
+            if group is None:
                 return
-            self._complete(queued, self._on_own_connection)
+            self._commit_group(group)
 
     def _write_loop(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            group = self._queue.get()
+            if group is None:
                 return
-            group = [first]
             while len(group) < MAX_GROUP:
                 try:
-                    queued = self._queue.get_nowait()
+                    batch = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if queued is None:
+                if batch is None:
                     self._queue.put(None)  # stop after this group
                     break
-                group.append(queued)
+                group = group + batch
             self._commit_group(group)
 
     def _commit_group(self, group: list[_Queued]) -> None:
@@ -466,8 +488,11 @@ class Database:
         try:
             try:
                 outcomes = self._run_group(group, savepoints=False)
-            except _Rerun:
-                outcomes = self._run_group(group, savepoints=True)
+            except _Rerun as rerun:
+                if len(group) > 1:
+                    outcomes = self._run_group(group, savepoints=True)
+                else:  # alone, it has failed alone already
+                    outcomes = [(group[0], None, rerun.__cause__ or rerun)]
         except Exception:
             log.warning("group commit failed; running its work one by one", exc_info=True)
             for queued in group:
@@ -478,8 +503,7 @@ class Database:
 
     def _run_group(self, group: list[_Queued], *, savepoints: bool) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        with self.unit() as session:
-            unit = Unit.of(session)
+        with self._turn_unit() as unit:
             cursor = unit.cursor
             for queued in group:
                 if savepoints:
@@ -502,12 +526,11 @@ class Database:
         return outcomes
 
     def _run_alone(self, queued: _Queued) -> None:
-        self._complete(queued, self._alone)
-
-    def _complete(self, queued: _Queued, run: Callable[[Callable[[Unit], Any]], Any]) -> None:
-        """Run ``queued``'s work alone (``run`` gives it its transaction) and hand it over."""
+        """Run ``queued``'s work in a transaction of its own and hand it over."""
         try:
-            value = run(queued.work)
+            with self._turn_unit() as unit:
+                value = queued.work(unit)
+                unit.settle()
         except Exception as exc:
             self._handover.settle([(queued, None, exc)])
         else:

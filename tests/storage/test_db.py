@@ -23,7 +23,7 @@ from sqlmodel import SQLModel, select
 from storage import conversations
 from storage.agencies import create_agency
 from storage.crypto import Crypto
-from storage.db import Database, Statement, Unit, _Handover
+from storage.db import POOL_GROUP, Database, Statement, Unit, _Handover
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import Agency, Channel, Conversation, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
@@ -351,7 +351,7 @@ def test_units_submitted_together_share_one_commit_and_a_failure_rolls_back_alon
     if database.backend == "sqlite":
         assert len(commits) == 2  # the unit that held the lock, then the one group
     else:
-        assert len(commits) == 3  # PostgreSQL: one transaction each, on the pool
+        assert len(commits) == 3  # PostgreSQL: each submitted alone, on the pool
 
 
 def _counting_wake_ups(database: Database, callback: Any, wake_ups: list[int]) -> Any:
@@ -368,8 +368,9 @@ def _counting_wake_ups(database: Database, callback: Any, wake_ups: list[int]) -
 
 
 def test_work_completed_while_the_loop_was_busy_wakes_it_once(database: Database) -> None:
-    """On PostgreSQL each of the pool's threads completes its own turn: what completed while
-    the event loop was busy is handed over with one wake-up, not one each."""
+    """Work handed over in five turns of the event loop runs as five groups (on PostgreSQL on
+    several of the pool's threads): what completed while the loop was busy is handed over with
+    one wake-up, not one each."""
     wake_ups: list[int] = []
 
     async def busy_loop() -> list[str]:
@@ -380,13 +381,39 @@ def test_work_completed_while_the_loop_was_busy_wakes_it_once(database: Database
             return original(_counting_wake_ups(database, callback, wake_ups), *args, **kwargs)
 
         loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
-        runs = [asyncio.ensure_future(database.run(_add_agency(f"A{n}"))) for n in range(5)]
-        await asyncio.sleep(0)  # each has handed its work over
+        runs = []
+        for n in range(5):
+            runs.append(asyncio.ensure_future(database.run(_add_agency(f"A{n}"))))
+            for _ in range(3):  # the task asks, and its loop's turn ends: the work is queued
+                await asyncio.sleep(0)
         time.sleep(2)  # the loop busy (blocked) while the work completes
         return await asyncio.gather(*runs)
 
     assert asyncio.run(busy_loop()) == [f"A{n}" for n in range(5)]
     assert wake_ups == [5]
+
+
+def test_work_asked_for_in_one_turn_of_the_loop_is_queued_at_its_end_as_one_group(
+    database: Database,
+) -> None:
+    """Tasks that run in one turn of the event loop (the requests that arrived together, the
+    turns that completed together) hand their work over at the end of that turn, as one group:
+    not one by one, which let an idle writer take the first alone (and commit for it) while the
+    loop was still running the others. PostgreSQL's pool takes at most ``POOL_GROUP`` to a
+    transaction."""
+    commits: list[None] = []
+    sa.event.listen(database.engine, "commit", lambda _connection: commits.append(None))
+    count = POOL_GROUP + 2
+
+    async def one_turn() -> list[str]:
+        async def ask(code: str) -> str:
+            time.sleep(0.02)  # the loop busy (blocked) after each asks: an idle writer could go
+            return await database.run(_add_agency(code))
+
+        return await asyncio.gather(*(ask(f"G{n}") for n in range(count)))
+
+    assert asyncio.run(one_turn()) == [f"G{n}" for n in range(count)]
+    assert len(commits) == (1 if database.backend == "sqlite" else 2)
 
 
 def test_units_awaited_in_an_event_loop_share_one_commit_and_one_wake_up(
@@ -431,9 +458,10 @@ def test_units_awaited_in_an_event_loop_share_one_commit_and_one_wake_up(
     with database.unit() as session:
         codes = sorted(agency.code for agency in session.exec(select(Agency)).all())
     assert codes == ["FIRST", "THIRD"]
-    if database.backend == "sqlite":
-        assert len(commits) == 2  # the unit that held the lock, then the one group
-        assert wake_ups == [3]  # the loop was woken once, for the three of them
+    # The unit that held the lock (on SQLite; on PostgreSQL a transaction beside), then the
+    # one group; the loop was woken once, for the three of them.
+    assert len(commits) == 2
+    assert wake_ups == [3]
 
 
 def test_a_group_runs_its_work_once_and_again_only_after_a_failure(
