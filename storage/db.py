@@ -176,9 +176,15 @@ class _Queued:
     future: Future[Any] | asyncio.Future[Any]
     # The event loop of an ``asyncio`` future (``Database.run``), woken once for its group.
     loop: asyncio.AbstractEventLoop | None = None
+    # Whose rows the work locks (a reporter's pseudonym): PostgreSQL's groups run in this order.
+    order: str = ""
 
 
 Outcome = tuple[_Queued, Any, BaseException | None]
+
+
+def _by_order(queued: _Queued) -> str:
+    return queued.order
 
 
 class _Handover:
@@ -387,9 +393,10 @@ class Database:
         self._queue.put([_Queued(work, future)])
         return future
 
-    async def run(self, work: Callable[[Unit], T]) -> T:
+    async def run(self, work: Callable[[Unit], T], *, order: str = "") -> T:
         """``submit``, awaited in an event loop (the webhooks), which is woken once for all the
-        work completed since it last was (a group, on SQLite), not once for each."""
+        work completed since it last was (a group), not once for each. ``order``: whose rows
+        the work locks (see ``_flush``)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._ensure_threads()
@@ -397,16 +404,24 @@ class Database:
         if batch is None:
             batch = self._batches[loop] = []
             loop.call_soon(self._flush, loop)
-        batch.append(_Queued(work, future, loop))
+        batch.append(_Queued(work, future, loop, order))
         return await future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """In ``loop``, after the tasks that ran in one of its turns: queue the work they asked
         for. On SQLite as one batch: put one by one, the writer would take the first few while
         the loop still runs the others' tasks, and commit (an fsync) for each few; and the two
-        threads would take the GIL from each other at every statement."""
+        threads would take the GIL from each other at every statement.
+
+        On PostgreSQL, in groups of ``POOL_GROUP`` that run side by side, each holding its row
+        locks to its commit: sorted by ``order`` (stable: one reporter's turns keep theirs), so
+        two groups take the same reporters' rows in the same order and never wait for each
+        other in a circle (a deadlock, which the server breaks only after a second)."""
         batch = self._batches.pop(loop)
-        size = MAX_GROUP if self._writer is not None else POOL_GROUP
+        size = MAX_GROUP
+        if self._writer is None:
+            batch.sort(key=_by_order)
+            size = POOL_GROUP
         for start in range(0, len(batch), size):
             self._queue.put(batch[start : start + size])
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import stat
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from storage.migrate import alembic_config, current_revision, head_revision, upg
 from storage.models import Agency, Channel, Conversation, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
 from storage.reports import find_report_by_receipt
+from tests.conftest import _truncate_all
 
 
 def _agency(database: Database, code: str = "UPTD-TEST") -> int:
@@ -532,3 +535,47 @@ def test_a_driver_statement_fails_as_sqlalchemy_would_say_it(database: Database)
         Unit.of(session).first(missing, ("secret-bound-value",))
     assert "no_such_table" in str(raised.value)
     assert "secret-bound-value" not in str(raised.value)
+
+
+def test_postgresql_groups_side_by_side_take_the_same_rows_in_the_same_order(
+    postgres_migrated: str,
+) -> None:
+    """Two event loops each hand over a batch of two turns, for reporters X and Y, in opposite
+    orders; each batch is one transaction on one of the pool's threads, holding its row locks
+    to its commit. Taken in the order given, X then Y against Y then X, the two would wait for
+    each other until the server broke the deadlock and one group ran again; sorted by whose
+    rows they lock, the second waits for the first and nothing runs twice."""
+    _truncate_all(postgres_migrated)
+    database = Database(postgres_migrated)
+    with database.unit() as session:
+        for code in ("X", "Y"):
+            create_agency(code, code, regions=[], national=False, session=session)
+    runs: Counter[str] = Counter()
+    both_hold_one = threading.Barrier(2)
+
+    def lock(code: str, batch: str) -> Callable[[Unit], str]:
+        def work(unit: Unit) -> str:
+            runs[f"{batch}{code}"] += 1
+            unit.run(Statement.of("SELECT code FROM agency WHERE code = ?", lock=True), (code,))
+            if code == batch[0]:  # the batch's first lock: wait (a while) for the other's
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_hold_one.wait(timeout=2)
+            return code
+
+        return work
+
+    def batch(codes: str) -> list[str]:
+        async def together() -> list[str]:
+            return await asyncio.gather(
+                *(database.run(lock(code, codes), order=code) for code in codes)
+            )
+
+        return asyncio.run(together())
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(batch, ["XY", "YX"]))
+    finally:
+        database.dispose()
+    assert results == [["X", "Y"], ["Y", "X"]]
+    assert runs == {"XYX": 1, "XYY": 1, "YXX": 1, "YXY": 1}
