@@ -25,7 +25,7 @@ from sqlmodel import SQLModel, select
 from storage import conversations
 from storage.agencies import create_agency
 from storage.crypto import Crypto
-from storage.db import POOL_GROUP, Database, Statement, Unit, _Handover
+from storage.db import POOL_GROUP, Database, Statement, Unit, _Handover, sqlite_path
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import Agency, Channel, Conversation, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
@@ -579,3 +579,34 @@ def test_postgresql_groups_side_by_side_take_the_same_rows_in_the_same_order(
         database.dispose()
     assert results == [["X", "Y"], ["Y", "X"]]
     assert runs == {"XYX": 1, "XYY": 1, "YXX": 1, "YXY": 1}
+
+
+def test_sqlite_commits_leave_copying_the_wal_to_a_checkpointer_of_its_own(
+    sqlite_database: Database,
+) -> None:
+    """A commit never copies the WAL into the database file (SQLite's automatic checkpoint is
+    off on the database's connections: it made the commit that crossed 1,000 pages, and the
+    turns waiting for it, wait for the copy and its sync); the checkpointer's thread copies it
+    soon after, without anyone else checkpointing."""
+    database = sqlite_database
+    path = sqlite_path(database.url)
+    assert path is not None
+    with database.unit() as session:
+        assert session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    before = path.stat().st_size
+    names = [f"{n:04d}" + "x" * 4000 for n in range(300)]  # more than a megabyte of pages
+
+    insert = Statement.of(
+        "INSERT INTO agency (code, name, national, created_at) VALUES (?, ?, 0, ?)"
+    )
+
+    def add(unit: Unit) -> None:
+        for name in names:
+            unit.run(insert, (name[:4], name, unit.time(datetime.now(UTC))))
+
+    database.submit(add).result(timeout=30)
+    deadline = time.monotonic() + 30
+    while path.stat().st_size < before + 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= before + 1_000_000
+    assert "lapor-checkpointer" in {thread.name for thread in threading.enumerate()}
