@@ -28,7 +28,10 @@ SQLITE_CACHE_KIB = 8 * 1024  # a connection's page cache (four times the default
 # Turns that share one commit at most (SQLite's group commit); more wait for the next.
 MAX_GROUP = 256
 POOL_SIZE = 10
-# PostgreSQL: turns that share a transaction on one of the pool's threads at most.
+# PostgreSQL: the threads that run turns side by side (each with a connection of its own), and
+# the turns that share a transaction on one of them at most. With groups, 2-3 threads went as
+# fast as the server and faster than 4-10 (whose Python took the GIL from each other).
+POOL_THREADS = 3
 POOL_GROUP = 16
 # SQLite: the checkpointer copies the WAL into the database file at most this often (seconds).
 CHECKPOINT_PAUSE = 0.2
@@ -195,9 +198,9 @@ def _by_order(queued: _Queued) -> str:
 
 class _Handover:
     """Completed work handed to whoever waits for it: a thread's future at once, an event
-    loop's in that loop, which is woken once for whatever completed since it last was (on
-    SQLite a group at a time, on PostgreSQL each of the pool's threads a turn at a time: one
-    wake-up a turn was a third of a busy loop's time)."""
+    loop's in that loop, which is woken once for whatever completed since it last was (a
+    group, or on PostgreSQL the groups that several threads completed meanwhile: one wake-up a
+    turn was a third of a busy loop's time)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -418,7 +421,7 @@ class Database:
         self._queue: queue.SimpleQueue[list[_Queued] | None] = queue.SimpleQueue()
         self._batches: dict[asyncio.AbstractEventLoop, list[_Queued]] = {}
         self._start = threading.Lock()
-        # SQLite: the one writer thread; PostgreSQL: the pool's threads.
+        # SQLite: the one writer thread; PostgreSQL: ``POOL_THREADS``.
         self._threads: list[threading.Thread] = []
         self._handover = _Handover()
         self._connections = threading.local()
@@ -464,7 +467,7 @@ class Database:
         ):
             yield session
 
-    # -- turns: group commit on SQLite, concurrent on PostgreSQL --------------------------------
+    # -- turns: group commit, on SQLite one group at a time, on PostgreSQL side by side ---------
 
     def submit(self, work: Callable[[Unit], T]) -> Future[T]:
         """Run ``work`` in a unit of work; the future completes once its commit is durable.
@@ -474,8 +477,8 @@ class Database:
         of them. Work that raises fails alone (its future gets the exception): the group then
         runs again, each in a savepoint of its own (``_commit_group``); a group that fails as a
         whole (the commit itself) runs again one by one, so a neighbour's fault never fails a
-        turn. PostgreSQL batches WAL flushes itself: there the work runs on a pool of threads
-        (``POOL_SIZE``), one transaction each."""
+        turn. On PostgreSQL ``POOL_THREADS`` threads run groups side by side, each group at most
+        ``POOL_GROUP`` units (``_flush``); work submitted from a thread is a group of one."""
         future: Future[T] = Future()
         self._ensure_threads()
         self._queue.put([_Queued(work, future)])
@@ -550,7 +553,7 @@ class Database:
             if self._writer is not None:
                 loops = [(self._write_loop, "lapor-writer")]
             else:
-                loops = [(self._serve_loop, f"lapor-db_{n}") for n in range(POOL_SIZE)]
+                loops = [(self._serve_loop, f"lapor-db_{n}") for n in range(POOL_THREADS)]
             threads = [threading.Thread(target=t, name=name, daemon=True) for t, name in loops]
             for thread in threads:
                 thread.start()
