@@ -569,8 +569,9 @@ class Database:
             self._commit_group(group)
 
     def _write_loop(self) -> None:
+        carried: list[_Queued] | None = None  # a batch that did not fit the group before
         while True:
-            group = self._queue.get()
+            group, carried = carried or self._queue.get(), None
             if group is None:
                 return
             while len(group) < MAX_GROUP:
@@ -580,6 +581,9 @@ class Database:
                     break
                 if batch is None:
                     self._queue.put(None)  # stop after this group
+                    break
+                if len(group) + len(batch) > MAX_GROUP:
+                    carried = batch
                     break
                 group = group + batch
             self._commit_group(group)

@@ -610,3 +610,42 @@ def test_sqlite_commits_leave_copying_the_wal_to_a_checkpointer_of_its_own(
         time.sleep(0.05)
     assert path.stat().st_size >= before + 1_000_000
     assert "lapor-checkpointer" in {thread.name for thread in threading.enumerate()}
+
+
+def test_a_sqlite_group_takes_whole_batches_up_to_its_limit(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches of three queued while the writer is busy, with at most four turns a group:
+    the writer commits them as two groups of three (a batch is not split, nor a group
+    overfilled: before, the second batch joined the first, six in a group of at most four)."""
+    database = sqlite_database
+    monkeypatch.setattr("storage.db.MAX_GROUP", 4)
+    groups: list[int] = []
+    commit_group = database._commit_group
+
+    def counted(group: list[Any]) -> None:
+        groups.append(len(group))
+        commit_group(group)
+
+    monkeypatch.setattr(database, "_commit_group", counted)
+    started, release = threading.Event(), threading.Event()
+
+    def busy(_unit: Unit) -> None:
+        started.set()
+        release.wait(30)
+
+    async def two_batches() -> list[str]:
+        held = database.submit(busy)  # the writer busy meanwhile
+        started.wait(30)
+        first = asyncio.gather(*(database.run(_add_agency(f"A{n}")) for n in range(3)))
+        for _ in range(3):  # the first batch's tasks ask, and the loop's turn ends
+            await asyncio.sleep(0)
+        second = asyncio.gather(*(database.run(_add_agency(f"B{n}")) for n in range(3)))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        release.set()
+        held.result(timeout=30)
+        return [*await first, *await second]
+
+    assert asyncio.run(two_batches()) == ["A0", "A1", "A2", "B0", "B1", "B2"]
+    assert groups == [1, 3, 3]  # the busy unit, then a group for each batch
