@@ -191,9 +191,7 @@ class Inbox:
         completed meanwhile)."""
         keys = self._keys(message)
         try:
-            turned = await self.database.run(
-                partial(self._handle_in, message, keys), order=keys[0]
-            )
+            turned = await self.database.run(partial(self._handle_in, message, keys), order=keys[0])
         except Exception as exc:
             return await asyncio.to_thread(self._failed, message, exc)
         return self._counted(message, keys[0], turned)
