@@ -649,3 +649,37 @@ def test_a_sqlite_group_takes_whole_batches_up_to_its_limit(
 
     assert asyncio.run(two_batches()) == ["A0", "A1", "A2", "B0", "B1", "B2"]
     assert groups == [1, 3, 3]  # the busy unit, then a group for each batch
+
+
+def test_sqlite_wal_starts_over_while_the_writer_never_pauses(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits back to back (a group of one each, every one a few dozen pages): a passive
+    checkpoint beside them never reaches the WAL's end, and the writer starts the WAL over only
+    once all of it has been copied; so the checkpointer copies the rest under the write lock,
+    and the WAL file stays small instead of growing with every commit."""
+    database = sqlite_database
+    path = sqlite_path(database.url)
+    assert path is not None
+    monkeypatch.setattr("storage.db.MAX_GROUP", 1)
+    monkeypatch.setattr("storage.db.CHECKPOINT_PAUSE", 0.005)
+    monkeypatch.setattr("storage.db.CHECKPOINT_RESTART_PAGES", 100)
+    insert = Statement.of(
+        "INSERT INTO agency (code, name, national, created_at) VALUES (?, ?, 0, ?)"
+    )
+    commits = 200
+
+    def add(number: int) -> Callable[[Unit], None]:
+        def work(unit: Unit) -> None:
+            for row in range(30):  # about thirty pages a commit
+                name = f"{number:03d}-{row:02d}" + "x" * 3000
+                unit.run(insert, (name[:6], name, unit.time(datetime.now(UTC))))
+
+        return work
+
+    futures = [database.submit(add(number)) for number in range(commits)]
+    for future in futures:
+        future.result(timeout=60)
+    wal = path.with_name(path.name + "-wal")
+    # 200 commits of ~30 pages each: ~24 MB had the WAL never started over.
+    assert wal.stat().st_size < 8_000_000
