@@ -264,7 +264,7 @@ class _Checkpointer:
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
-    def wake(self) -> None:
+    def wake(self, _connection: sa.Connection) -> None:
         """Something committed (SQLAlchemy's ``commit`` event: the commit is under way)."""
         self._wanted.set()
         if self._thread is not None and self._thread.is_alive():
@@ -283,7 +283,7 @@ class _Checkpointer:
         )
         try:
             _sqlite_on_connect(connection, None)
-            while not self._stopping.is_set():
+            while True:
                 self._wanted.wait()
                 self._wanted.clear()
                 if self._stopping.is_set():
@@ -432,11 +432,7 @@ class Database:
         if path is not None and self._writer is not None:
             self._checkpointer = _Checkpointer(path, self._writer)
             event.listen(self.engine, "connect", _no_autocheckpoint)
-            event.listen(self.engine, "commit", self._committing)
-
-    def _committing(self, _connection: sa.Connection) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.wake()
+            event.listen(self.engine, "commit", self._checkpointer.wake)
 
     @property
     def backend(self) -> str:

@@ -330,6 +330,23 @@ def _add_agency(code: str, *, fail: bool = False) -> Callable[[Unit], str]:
     return work
 
 
+_INSERT_AGENCY = Statement.of(
+    "INSERT INTO agency (code, name, national, created_at) VALUES (?, ?, 0, ?)"
+)
+
+
+def _bulky_agencies(prefix: str, rows: int, size: int) -> Callable[[Unit], None]:
+    """Work that adds ``rows`` agencies with names of ``size`` characters: pages for the WAL."""
+
+    def work(unit: Unit) -> None:
+        at = unit.time(datetime.now(UTC))
+        for row in range(rows):
+            code = f"{prefix}{row:04d}"
+            unit.run(_INSERT_AGENCY, (code, code + "x" * size, at))
+
+    return work
+
+
 def test_units_submitted_together_share_one_commit_and_a_failure_rolls_back_alone(
     database: Database,
 ) -> None:
@@ -594,17 +611,7 @@ def test_sqlite_commits_leave_copying_the_wal_to_a_checkpointer_of_its_own(
     with database.unit() as session:
         assert session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     before = path.stat().st_size
-    names = [f"{n:04d}" + "x" * 4000 for n in range(300)]  # more than a megabyte of pages
-
-    insert = Statement.of(
-        "INSERT INTO agency (code, name, national, created_at) VALUES (?, ?, 0, ?)"
-    )
-
-    def add(unit: Unit) -> None:
-        for name in names:
-            unit.run(insert, (name[:4], name, unit.time(datetime.now(UTC))))
-
-    database.submit(add).result(timeout=30)
+    database.submit(_bulky_agencies("C", 300, 4000)).result(timeout=30)  # over a megabyte
     deadline = time.monotonic() + 30
     while path.stat().st_size < before + 1_000_000 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -664,20 +671,9 @@ def test_sqlite_wal_starts_over_while_the_writer_never_pauses(
     monkeypatch.setattr("storage.db.MAX_GROUP", 1)
     monkeypatch.setattr("storage.db.CHECKPOINT_PAUSE", 0.005)
     monkeypatch.setattr("storage.db.CHECKPOINT_RESTART_PAGES", 100)
-    insert = Statement.of(
-        "INSERT INTO agency (code, name, national, created_at) VALUES (?, ?, 0, ?)"
-    )
     commits = 200
-
-    def add(number: int) -> Callable[[Unit], None]:
-        def work(unit: Unit) -> None:
-            for row in range(30):  # about thirty pages a commit
-                name = f"{number:03d}-{row:02d}" + "x" * 3000
-                unit.run(insert, (name[:6], name, unit.time(datetime.now(UTC))))
-
-        return work
-
-    futures = [database.submit(add(number)) for number in range(commits)]
+    # Each about thirty pages.
+    futures = [database.submit(_bulky_agencies(f"{n:03d}-", 30, 3000)) for n in range(commits)]
     for future in futures:
         future.result(timeout=60)
     wal = path.with_name(path.name + "-wal")
