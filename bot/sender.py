@@ -54,6 +54,12 @@ SEND_CONNECTIONS = 64
 # A platform call's waits (Graph's and the Bot API's).
 CONNECT_SECONDS = 5.0
 READ_SECONDS = 10.0
+# A connection pool's settings: no retries of its own (a POST tried twice may be sent twice, and
+# the outbox retries).
+_POOL: dict[str, Any] = {
+    "timeout": urllib3.Timeout(connect=CONNECT_SECONDS, read=READ_SECONDS),
+    "retries": False,
+}
 
 
 class Result(StrEnum):
@@ -161,15 +167,17 @@ class WhatsAppTransport:
         self.limiter = budget or RateLimiter(rate)
         # urllib3, not httpx: a send is one small POST, and httpx spent about twice urllib3's
         # CPU on it (measured: 1.1 ms against 0.5), a third of ``lapor serve``'s time under
-        # load. A connection a sender thread, kept alive.
-        self.http = platform_pool(SEND_CONNECTIONS)
+        # load. A connection a sender thread, kept alive, in the pool of Graph's one host: a
+        # ``PoolManager`` parsed the URL and looked its pool up again for every send.
+        self.http = urllib3.connection_from_url(self.url, **_POOL, maxsize=SEND_CONNECTIONS)
+        self.path = urllib3.util.parse_url(self.url).request_uri
         # Without it, a message outside the 24-hour window is only held (as before templates).
         self.windows = windows
 
     def _post(self, payload: dict[str, Any]) -> _Answer:
         """POST to Graph; raises ``urllib3.exceptions.HTTPError`` when no answer came."""
-        response = self.http.request(
-            "POST", self.url, body=json.dumps(payload).encode(), headers=self.headers
+        response = self.http.urlopen(
+            "POST", self.path, body=json.dumps(payload).encode(), headers=self.headers
         )
         try:
             body = json.loads(response.data)
@@ -249,14 +257,9 @@ class WhatsAppTransport:
 
 
 def platform_pool(connections: int) -> urllib3.PoolManager:
-    """Kept-alive connections to a platform's API for the senders (Graph, and the Bot API
-    through ``bot.telegram.DirectRequest``), with no retries of their own: a POST tried twice
-    may be sent twice, and the outbox retries."""
-    return urllib3.PoolManager(
-        maxsize=connections,
-        timeout=urllib3.Timeout(connect=CONNECT_SECONDS, read=READ_SECONDS),
-        retries=False,
-    )
+    """Kept-alive connections to a platform's API (the Bot API's, for
+    ``bot.telegram.DirectRequest``; the URLs hold the token), with no retries of their own."""
+    return urllib3.PoolManager(**_POOL, maxsize=connections)
 
 
 @dataclass(frozen=True, slots=True)
