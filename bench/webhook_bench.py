@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    cpu_seconds,
     free_port,
     profile,
     require_wrk,
@@ -206,6 +208,7 @@ def main() -> None:
                 replay(base, 3, connections, warm, script)
                 before = turns(database)
                 spy = profile(process.pid, seconds, profile_to) if name == "lapor serve" else None
+                cpu = _cpu(process.pid, graph.pid)
                 results[name] = replay(base, seconds, connections, measured, script)
                 if spy is not None:
                     spy.wait(60)
@@ -213,11 +216,19 @@ def main() -> None:
                     done = turns(database) - before
                     if done < results[name]["count"]:
                         raise SystemExit(f"{done} turns for {results[name]['count']} requests")
-                time.sleep(2)  # let the sender finish the replies
+                    _drain(database)
+                used = _cpu(process.pid, graph.pid)
+                results[name].update(
+                    {key: (used[key] - cpu[key]) / results[name]["count"] for key in cpu}
+                )
             finally:
                 stop(process)
     finally:
         stop(graph)
+    report(results, connections, database)
+
+
+def report(results: dict[str, dict[str, float]], connections: int, database: Path) -> None:
     bare, ours = results["bare FastAPI endpoint"], results["lapor serve"]
     for name, figures in results.items():
         print(
@@ -227,7 +238,44 @@ def main() -> None:
     print(f"ratio (turns/s ÷ bare req/s): {ours['rps'] / bare['rps']:.2f}  (target ≥ 0.5)")
     print(f"p99 of turns at {connections} connections: {ours['p99_ms']:.1f} ms  (target ≤ 100)")
     outbox = table_counts(database, "SELECT status, count(*) FROM outbox GROUP BY status")
-    print(f"outbox after the run: {outbox}")
+    print(f"outbox once drained: {outbox}")
+    _bound(bare, ours)
+
+
+def _cpu(server: int, graph: int) -> dict[str, float]:
+    """CPU seconds used so far by the server, the fake Graph API and wrk (a child reaped)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "server_cpu": cpu_seconds(server),
+        "graph_cpu": cpu_seconds(graph),
+        "wrk_cpu": children.ru_utime + children.ru_stime,
+    }
+
+
+def _drain(database: Path, seconds: float = 120) -> None:
+    """Wait until the sender has sent every reply of the run (its CPU then counts them all)."""
+    deadline = time.monotonic() + seconds
+    sql = "SELECT 'left', count(*) FROM outbox WHERE status = 'pending'"
+    while table_counts(database, sql).get("left", 0) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def _bound(bare: dict[str, float], ours: dict[str, float]) -> None:
+    """The CPU a turn takes on this machine, replies sent included, and what that allows with
+    every core busy: the load generator, the fake Graph API and the server share them."""
+    cores = os.cpu_count() or 1
+    for name, figures in (("bare request", bare), ("turn", ours)):
+        parts = "  ".join(
+            f"{key.removesuffix('_cpu')} {figures[key] * 1e6:5.0f} µs"
+            for key in ("server_cpu", "wrk_cpu", "graph_cpu")
+        )
+        print(f"CPU a {name:13} {parts}")
+    machine = ours["server_cpu"] + ours["wrk_cpu"] + ours["graph_cpu"]
+    most = cores / machine
+    print(
+        f"with all {cores} cores busy: at most {most:.0f} turns/s, "
+        f"{most / bare['rps']:.2f} of the bare endpoint"
+    )
 
 
 if __name__ == "__main__":
