@@ -54,3 +54,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/peer_bench.py
+	$(BIN)/python bench/sender_bench.py
