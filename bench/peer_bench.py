@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +46,7 @@ from common import (
     free_port,
     profile,
     require_wrk,
+    scratch,
     start,
     stop,
     table_counts,
@@ -224,7 +224,7 @@ def main() -> None:
     profile_to = next((a.partition("=")[2] for a in sys.argv if a.startswith("--profile=")), None)
     python = sys.executable
     uvicorn = [python, "-m", "uvicorn", "--log-level", "warning", "--no-access-log", "--port"]
-    workdir = Path(tempfile.mkdtemp(prefix="lapor-peer-"))
+    workdir = scratch("lapor-peer-")
     (workdir / "bot_api_app.py").write_text(BOT_API_APP)
     (workdir / "taps.lua").write_text(WRK_SCRIPT)
     (workdir / "update.json").write_text(template())

@@ -32,7 +32,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from fastapi.responses import JSONResponse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import free_port
+from common import free_port, scratch
 from webhook_bench import APP_SECRET, SCRIPT, signed
 
 from tests.fake_telegram import text_update
@@ -229,7 +228,7 @@ async def main_async(arguments: argparse.Namespace) -> list[Level]:
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
-    workdir = Path(tempfile.mkdtemp(prefix="lapor-wait-"))
+    workdir = scratch("lapor-wait-")
     database_url = arguments.database_url or f"sqlite:///{workdir / 'bench.db'}"
     fake = f"http://127.0.0.1:{port}"
     app_port = free_port()

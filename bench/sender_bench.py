@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +25,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import urllib3
+from sqlalchemy import func
+from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import free_port, profile, start, stop, wait_ready
+from common import free_port, profile, scratch, start, stop, wait_ready
 from turn_bench import SCRIPT
 
 from bot.inbox import Inbox
@@ -51,6 +52,7 @@ app = FakeGraph().app()
 """
 THREADS = 8  # the sender's threads (``LAPOR_SEND_THREADS``' default) and the bare POSTs'
 REPORTERS = 500
+_PENDING = OutboxMessage.status == OutboxStatus.pending
 
 
 def queue_replies(inbox: Inbox, replies: int) -> int:
@@ -76,8 +78,7 @@ def queue_replies(inbox: Inbox, replies: int) -> int:
 
 def pending(database: Database) -> int:
     with database.read() as session:
-        rows = session.query(OutboxMessage).filter_by(status=OutboxStatus.pending).count()
-    return int(rows)
+        return session.exec(select(func.count()).where(_PENDING)).one()
 
 
 def bare_posts(url: str, token: str, payloads: list[dict[str, object]]) -> tuple[float, float]:
@@ -121,7 +122,7 @@ def main() -> None:
     profile_to = next(
         (arg.partition("=")[2] for arg in sys.argv[1:] if arg.startswith("--profile=")), None
     )
-    workdir = Path(tempfile.mkdtemp(prefix="lapor-bench-"))
+    workdir = scratch("lapor-bench-")
     (workdir / "graph_app.py").write_text(GRAPH_APP)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
@@ -143,7 +144,7 @@ def main() -> None:
         transport.windows = windows
         # The bare POSTs send what the sender will: the same replies, rendered the same way.
         with database.read() as session:
-            rows = session.query(OutboxMessage).filter_by(status=OutboxStatus.pending).all()
+            rows = session.exec(select(OutboxMessage).where(_PENDING)).all()
             payloads = [
                 render(
                     OutboundMessage.from_bytes(crypto.cipher.decrypt(row.payload)),

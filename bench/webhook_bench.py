@@ -21,7 +21,6 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from common import (
     free_port,
     profile,
     require_wrk,
+    scratch,
     start,
     stop,
     table_counts,
@@ -161,7 +161,7 @@ def main() -> None:
     seconds, connections, profile_to = arguments()
     python = sys.executable
     uvicorn = [python, "-m", "uvicorn", "--log-level", "warning", "--port"]
-    workdir = Path(tempfile.mkdtemp(prefix="lapor-bench-"))
+    workdir = scratch("lapor-bench-")
     (workdir / "bare_app.py").write_text(BARE_APP)
     (workdir / "graph_app.py").write_text(GRAPH_APP)
     script = workdir / "deliveries.lua"
