@@ -202,12 +202,10 @@ class Inbox:
         """The turn's work in its unit of work; ``None`` for a duplicate."""
         reporter_key, delivery_key = keys
         now = self.clock()
-        inbound_id = inbound.record_inbound(
-            message.channel, delivery_key, reporter_key, None, now, processed=True, unit=unit
-        )
-        if inbound_id is None:
+        taken = inbound.take_delivery(message.channel, delivery_key, reporter_key, now, unit=unit)
+        if taken is None:
             return None
-        return self._turn(message, reporter_key, unit, now)
+        return self._turn(message, reporter_key, unit, now, taken[1])
 
     def _failed(self, message: InboundMessage, error: BaseException) -> bool:
         """The turn rolled back: its delivery is recorded on its own, for the sweeper."""
@@ -243,8 +241,9 @@ class Inbox:
                 if row is None or row.payload is None:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
-                now = self.clock()
-                turned = self._turn(message, row.reporter_key, Unit.of(session), now)
+                now, unit = self.clock(), Unit.of(session)
+                conversation = conversations.lock_conversation(row.reporter_key, unit=unit)
+                turned = self._turn(message, row.reporter_key, unit, now, conversation)
                 inbound.finish_inbound(row, now, session=session)
         except Exception:
             log.exception("turn failed", extra={"event": "turn_failed"})
@@ -276,16 +275,21 @@ class Inbox:
     # -- the turn ------------------------------------------------------------------------------
 
     def _turn(
-        self, message: InboundMessage, reporter_key: str, unit: Unit, now: datetime
+        self,
+        message: InboundMessage,
+        reporter_key: str,
+        unit: Unit,
+        now: datetime,
+        conversation: conversations.LiveConversation | None,
     ) -> Turned:
-        """The turn's statements, all at ``now``."""
-        turn = _TurnContext(message, reporter_key, now, unit)
+        """The turn's statements, all at ``now``; ``conversation``: the reporter's, locked."""
+        turn = _TurnContext(message, reporter_key, now, unit, conversation)
         self._step(turn)
         return Turned(self._write_outgoing(turn), turn.submitted)
 
     def _step(self, turn: _TurnContext) -> None:
         message, reporter_key, now, unit = turn.message, turn.reporter_key, turn.now, turn.unit
-        turn.conversation = conversation = conversations.lock_conversation(reporter_key, unit=unit)
+        conversation = turn.conversation
         if message.message_id is not None:
             chat_messages.remember_messages(reporter_key, [message.message_id], now, unit=unit)
         locale = conversation.locale if conversation else self.flows.default_locale

@@ -5,8 +5,10 @@ plain rows: a turn pays for no ORM unit of work and no SQL compilation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -14,11 +16,10 @@ from sqlmodel import Session, col, select
 from storage.db import Statement, Unit
 from storage.models import Attachment, Channel, Conversation
 
-_LOCK = Statement.of(
-    """SELECT id, locale, snapshot, expires_at, burst_count, burst_since FROM conversation
-    WHERE reporter_key = ?""",
-    lock=True,
-)
+# What a turn reads of the reporter's conversation (``LiveConversation``), by reporter key.
+READ = """SELECT id, locale, snapshot, expires_at, burst_count, burst_since FROM conversation
+    WHERE reporter_key = ?"""
+_LOCK = Statement.of(READ, lock=True)
 _INSERT = Statement.of(
     """INSERT INTO conversation (reporter_key, channel, created_at, flow, state, locale, snapshot,
     updated_at, expires_at, burst_count, burst_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -58,8 +59,12 @@ class ConversationState:
 
 def lock_conversation(reporter_key: str, *, unit: Unit) -> LiveConversation | None:
     """The reporter's conversation, locked for this unit of work (SQLite: the whole database)."""
-    row = unit.first(_LOCK, (reporter_key,))
-    if row is None:
+    return live(unit.first(_LOCK, (reporter_key,)), unit)
+
+
+def live(row: Sequence[Any] | None, unit: Unit) -> LiveConversation | None:
+    """A row of ``READ``'s columns (all ``None``: no conversation)."""
+    if row is None or row[0] is None:
         return None
     id_, locale, snapshot, expires_at, burst_count, burst_since = row
     expires = unit.read_time(expires_at)

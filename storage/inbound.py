@@ -6,13 +6,20 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from storage import conversations
 from storage.db import Statement, Unit
 from storage.models import Channel, Inbound, InboundStatus
 
-_RECORD = Statement.of(
-    """INSERT INTO inbound (channel, delivery_key, reporter_key, payload, status, attempts,
+_INSERT = """INSERT INTO inbound (channel, delivery_key, reporter_key, payload, status, attempts,
     received_at, processed_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)
     ON CONFLICT (channel, delivery_key) DO NOTHING RETURNING id"""
+_RECORD = Statement.of(_INSERT)
+# PostgreSQL: the delivery recorded and the reporter's conversation locked in one round trip
+# (nothing at all for a duplicate). SQLite has neither an INSERT inside WITH nor FOR UPDATE (it
+# would refuse this statement): there, the two statements one after the other.
+_RECORD_AND_LOCK = Statement.of(
+    f"""WITH delivery AS ({_INSERT}) SELECT delivery.id, live.* FROM delivery
+    LEFT JOIN LATERAL ({conversations.READ} FOR UPDATE) live ON true"""  # noqa: S608 (constants)
 )
 
 
@@ -20,31 +27,62 @@ def record_inbound(
     channel: Channel,
     delivery_key: str,
     reporter_key: str,
-    payload: bytes | None,
+    payload: bytes,
     now: datetime,
     *,
-    processed: bool = False,
     unit: Unit,
 ) -> int | None:
-    """The new row's id, or ``None`` when this delivery was recorded before (a duplicate).
+    """The new row's id (a delivery to process later, ``payload`` its content encrypted), or
+    ``None`` when this delivery was recorded before (a duplicate)."""
+    values = _values(
+        channel, delivery_key, reporter_key, payload=payload, now=now, processed=False, unit=unit
+    )
+    row = unit.first(_RECORD, values)
+    return None if row is None else int(row[0])
 
-    ``processed``: the turn runs in this same transaction, so the row is written as done (if the
-    turn fails, the row goes with it)."""
+
+def take_delivery(
+    channel: Channel, delivery_key: str, reporter_key: str, now: datetime, *, unit: Unit
+) -> tuple[int, conversations.LiveConversation | None] | None:
+    """A turn's start: the delivery recorded, as done (the turn runs in this same transaction:
+    if it fails, the row goes with it), and the reporter's conversation locked
+    (``conversations.lock_conversation``). The row's id and the conversation; ``None`` for a
+    duplicate."""
+    values = _values(
+        channel, delivery_key, reporter_key, payload=None, now=now, processed=True, unit=unit
+    )
+    if unit.sqlite:
+        row = unit.first(_RECORD, values)
+        if row is None:
+            return None
+        return int(row[0]), conversations.lock_conversation(reporter_key, unit=unit)
+    row = unit.first(_RECORD_AND_LOCK, (*values, reporter_key))
+    if row is None:
+        return None
+    return int(row[0]), conversations.live(row[1:], unit)
+
+
+def _values(
+    channel: Channel,
+    delivery_key: str,
+    reporter_key: str,
+    *,
+    payload: bytes | None,
+    now: datetime,
+    processed: bool,
+    unit: Unit,
+) -> tuple[object, ...]:
     at = unit.time(now)
     status = InboundStatus.done if processed else InboundStatus.received
-    row = unit.first(
-        _RECORD,
-        (
-            channel.value,
-            delivery_key,
-            reporter_key,
-            payload,
-            status.value,
-            at,
-            at if processed else None,
-        ),
+    return (
+        channel.value,
+        delivery_key,
+        reporter_key,
+        payload,
+        status.value,
+        at,
+        at if processed else None,
     )
-    return None if row is None else int(row[0])
 
 
 def lock_inbound(inbound_id: int, *, session: Session) -> Inbound | None:

@@ -20,9 +20,9 @@ from alembic.runtime.migration import MigrationContext
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
-from storage import conversations
+from storage import conversations, inbound
 from storage.agencies import create_agency
 from storage.crypto import Crypto
 from storage.db import POOL_GROUP, Database, Statement, Unit, _Handover, sqlite_path
@@ -221,6 +221,54 @@ def test_what_the_driver_writes_the_orm_reads_and_back(database: Database) -> No
     assert live.expires_at == now + timedelta(minutes=1)
     assert live.expires_at.utcoffset() == timedelta(0)
     assert (live.burst_count, live.burst_since, live.snapshot) == (3, now, b"\x00snap")
+
+
+def test_a_turn_records_its_delivery_and_locks_the_conversation_once(database: Database) -> None:
+    """``take_delivery`` (one statement on PostgreSQL, two on SQLite): the delivery's row,
+    written as done; the reporter's conversation, if any, read and locked until the unit ends;
+    nothing for a duplicate."""
+    now = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    key = "r" * 64
+    with database.unit() as session:
+        first = inbound.take_delivery(Channel.telegram, "d1", key, now, unit=Unit.of(session))
+        state = conversations.ConversationState("report", "ask_story", "id", b"\x01snap", 2, now)
+        conversations.save_conversation(
+            key,
+            Channel.telegram,
+            None,
+            state,
+            now,
+            expires_at=now + timedelta(hours=1),
+            unit=Unit.of(session),
+        )
+    assert first is not None
+    assert first[1] is None
+    with database.unit() as session:
+        unit = Unit.of(session)
+        taken = inbound.take_delivery(Channel.telegram, "d2", key, now, unit=unit)
+        assert taken is not None
+        assert taken[0] > first[0]
+        live = taken[1]
+        assert live is not None
+        assert (live.snapshot, live.burst_count, live.burst_since) == (b"\x01snap", 2, now)
+        assert live.expires_at == now + timedelta(hours=1)
+        if database.backend == "postgresql":
+            other = sa.create_engine(database.url)
+            try:
+                with other.connect() as connection, pytest.raises(sa.exc.OperationalError):
+                    connection.exec_driver_sql(
+                        "SELECT id FROM conversation WHERE reporter_key = %s FOR UPDATE NOWAIT",
+                        (key,),
+                    )
+            finally:
+                other.dispose()
+        assert inbound.take_delivery(Channel.telegram, "d2", key, now, unit=unit) is None
+    with database.unit() as session:
+        rows = session.exec(select(Inbound).order_by(col(Inbound.id))).all()
+    assert [(row.status, row.processed_at, row.payload) for row in rows] == [
+        ("done", now, None),
+        ("done", now, None),
+    ]
 
 
 @given(
