@@ -202,7 +202,9 @@ class Inbox:
         """The turn's work in its unit of work; ``None`` for a duplicate."""
         reporter_key, delivery_key = keys
         now = self.clock()
-        taken = inbound.take_delivery(message.channel, delivery_key, reporter_key, now, unit=unit)
+        taken = inbound.take_delivery(
+            message.channel, delivery_key, reporter_key, now, shown=message.message_id, unit=unit
+        )
         if taken is None:
             return None
         return self._turn(message, reporter_key, unit, now, taken[1])
@@ -243,6 +245,10 @@ class Inbox:
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
                 now, unit = self.clock(), Unit.of(session)
                 conversation = conversations.lock_conversation(row.reporter_key, unit=unit)
+                if message.message_id is not None:
+                    chat_messages.remember_messages(
+                        row.reporter_key, [message.message_id], now, unit=unit
+                    )
                 turned = self._turn(message, row.reporter_key, unit, now, conversation)
                 inbound.finish_inbound(row, now, session=session)
         except Exception:
@@ -290,8 +296,6 @@ class Inbox:
     def _step(self, turn: _TurnContext) -> None:
         message, reporter_key, now, unit = turn.message, turn.reporter_key, turn.now, turn.unit
         conversation = turn.conversation
-        if message.message_id is not None:
-            chat_messages.remember_messages(reporter_key, [message.message_id], now, unit=unit)
         locale = conversation.locale if conversation else self.flows.default_locale
         if message.input.kind is InputKind.event and message.input.event == EDITED:
             # An edit is not a new answer: say so, and change nothing.

@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 from storage.db import Statement, Unit
 from storage.models import ChatMessage
 
-_INSERT = Statement.of("INSERT INTO chat_message (reporter_key, message_id, at) VALUES (?, ?, ?)")
+INSERT_INTO = "INSERT INTO chat_message (reporter_key, message_id, at)"
+_INSERT = Statement.of(f"{INSERT_INTO} VALUES (?, ?, ?)")
 
 
 def remember_messages(

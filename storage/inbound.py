@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from storage import conversations
+from storage import chat_messages, conversations
 from storage.db import Statement, Unit
 from storage.models import Channel, Inbound, InboundStatus
 
@@ -14,13 +14,23 @@ _INSERT = """INSERT INTO inbound (channel, delivery_key, reporter_key, payload, 
     received_at, processed_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)
     ON CONFLICT (channel, delivery_key) DO NOTHING RETURNING id"""
 _RECORD = Statement.of(_INSERT)
-# PostgreSQL: the delivery recorded and the reporter's conversation locked in one round trip
-# (nothing at all for a duplicate). SQLite has neither an INSERT inside WITH nor FOR UPDATE (it
-# would refuse this statement): there, the two statements one after the other.
-_RECORD_AND_LOCK = Statement.of(
-    f"""WITH delivery AS ({_INSERT}) SELECT delivery.id, live.* FROM delivery
-    LEFT JOIN LATERAL ({conversations.READ} FOR UPDATE) live ON true"""  # noqa: S608 (constants)
-)
+
+
+def _fused(*, remember: bool) -> Statement:
+    """PostgreSQL: the delivery recorded, and the reporter's conversation locked, in one round
+    trip (nothing at all for a duplicate); with ``remember``, the Telegram message's id kept for
+    a quick exit too (``chat_messages``). SQLite has neither an INSERT inside WITH nor FOR UPDATE
+    (it would refuse this statement): there, the statements one after the other."""
+    shown = f", shown AS ({chat_messages.INSERT_INTO} SELECT ?, ?, ? FROM delivery)"  # noqa: S608
+    return Statement.of(
+        f"""WITH delivery AS ({_INSERT}){shown if remember else ""}
+        SELECT delivery.id, live.* FROM delivery
+        LEFT JOIN LATERAL ({conversations.READ} FOR UPDATE) live ON true"""  # noqa: S608
+    )
+
+
+_RECORD_AND_LOCK = _fused(remember=False)
+_RECORD_REMEMBER_AND_LOCK = _fused(remember=True)
 
 
 def record_inbound(
@@ -42,11 +52,18 @@ def record_inbound(
 
 
 def take_delivery(
-    channel: Channel, delivery_key: str, reporter_key: str, now: datetime, *, unit: Unit
+    channel: Channel,
+    delivery_key: str,
+    reporter_key: str,
+    now: datetime,
+    *,
+    shown: int | None,
+    unit: Unit,
 ) -> tuple[int, conversations.LiveConversation | None] | None:
     """A turn's start: the delivery recorded, as done (the turn runs in this same transaction:
-    if it fails, the row goes with it), and the reporter's conversation locked
-    (``conversations.lock_conversation``). The row's id and the conversation; ``None`` for a
+    if it fails, the row goes with it), the reporter's conversation locked
+    (``conversations.lock_conversation``), and the id of the message in their chat (``shown``,
+    Telegram's) remembered for a quick exit. The row's id and the conversation; ``None`` for a
     duplicate."""
     values = _values(
         channel, delivery_key, reporter_key, payload=None, now=now, processed=True, unit=unit
@@ -55,8 +72,15 @@ def take_delivery(
         row = unit.first(_RECORD, values)
         if row is None:
             return None
-        return int(row[0]), conversations.lock_conversation(reporter_key, unit=unit)
-    row = unit.first(_RECORD_AND_LOCK, (*values, reporter_key))
+        live = conversations.lock_conversation(reporter_key, unit=unit)
+        if shown is not None:
+            chat_messages.remember_messages(reporter_key, [shown], now, unit=unit)
+        return int(row[0]), live
+    if shown is None:
+        row = unit.first(_RECORD_AND_LOCK, (*values, reporter_key))
+    else:
+        remembered = (reporter_key, shown, unit.time(now))
+        row = unit.first(_RECORD_REMEMBER_AND_LOCK, (*values, *remembered, reporter_key))
     if row is None:
         return None
     return int(row[0]), conversations.live(row[1:], unit)

@@ -27,7 +27,7 @@ from storage.agencies import create_agency
 from storage.crypto import Crypto
 from storage.db import POOL_GROUP, Database, Statement, Unit, _Handover, sqlite_path
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
-from storage.models import Agency, Channel, Conversation, Inbound, Report
+from storage.models import Agency, Channel, ChatMessage, Conversation, Inbound, Report
 from storage.receipts import format_receipt, generate_receipt
 from storage.reports import find_report_by_receipt
 from tests.conftest import _truncate_all
@@ -224,13 +224,15 @@ def test_what_the_driver_writes_the_orm_reads_and_back(database: Database) -> No
 
 
 def test_a_turn_records_its_delivery_and_locks_the_conversation_once(database: Database) -> None:
-    """``take_delivery`` (one statement on PostgreSQL, two on SQLite): the delivery's row,
-    written as done; the reporter's conversation, if any, read and locked until the unit ends;
-    nothing for a duplicate."""
+    """``take_delivery`` (one statement on PostgreSQL, two or three on SQLite): the delivery's
+    row, written as done; the reporter's conversation, if any, read and locked until the unit
+    ends; the chat's message id, if any, kept for a quick exit; nothing for a duplicate."""
     now = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
     key = "r" * 64
     with database.unit() as session:
-        first = inbound.take_delivery(Channel.telegram, "d1", key, now, unit=Unit.of(session))
+        first = inbound.take_delivery(
+            Channel.telegram, "d1", key, now, shown=None, unit=Unit.of(session)
+        )
         state = conversations.ConversationState("report", "ask_story", "id", b"\x01snap", 2, now)
         conversations.save_conversation(
             key,
@@ -245,7 +247,7 @@ def test_a_turn_records_its_delivery_and_locks_the_conversation_once(database: D
     assert first[1] is None
     with database.unit() as session:
         unit = Unit.of(session)
-        taken = inbound.take_delivery(Channel.telegram, "d2", key, now, unit=unit)
+        taken = inbound.take_delivery(Channel.telegram, "d2", key, now, shown=41, unit=unit)
         assert taken is not None
         assert taken[0] > first[0]
         live = taken[1]
@@ -262,13 +264,16 @@ def test_a_turn_records_its_delivery_and_locks_the_conversation_once(database: D
                     )
             finally:
                 other.dispose()
-        assert inbound.take_delivery(Channel.telegram, "d2", key, now, unit=unit) is None
+        again = inbound.take_delivery(Channel.telegram, "d2", key, now, shown=42, unit=unit)
+        assert again is None
     with database.unit() as session:
         rows = session.exec(select(Inbound).order_by(col(Inbound.id))).all()
+        shown = session.exec(select(ChatMessage)).all()
     assert [(row.status, row.processed_at, row.payload) for row in rows] == [
         ("done", now, None),
         ("done", now, None),
     ]
+    assert [(row.reporter_key, row.message_id, row.at) for row in shown] == [(key, 41, now)]
 
 
 @given(
