@@ -185,22 +185,23 @@ def test_datetimes_come_back_as_aware_utc(database: Database) -> None:
     assert read == datetime(2026, 11, 22, 14, 30, tzinfo=UTC)
 
 
+def _new_conversation(  # noqa: PLR0917 (a test's shorthand)
+    unit: Unit, key: str, channel: Channel, snapshot: bytes, burst: int, now: datetime
+) -> None:
+    """A reporter's first conversation, in the ``ask_story`` step, expiring in 24 hours."""
+    state = conversations.ConversationState("report", "ask_story", "id", snapshot, burst, now)
+    conversations.save_conversation(
+        key, channel, None, state, now, expires_at=now + timedelta(hours=24), unit=unit
+    )
+
+
 def test_what_the_driver_writes_the_orm_reads_and_back(database: Database) -> None:
     """The turn's statements bind values themselves (``Unit``): the ORM must read them exactly,
     and they must read what the ORM wrote."""
     jakarta = timezone(timedelta(hours=7))
     now = datetime(2026, 11, 22, 21, 30, 5, 123456, tzinfo=jakarta)
-    state = conversations.ConversationState("report", "ask_story", "id", b"\x00snap", 3, now)
     with database.unit() as session:
-        conversations.save_conversation(
-            "k" * 64,
-            Channel.whatsapp,
-            None,
-            state,
-            now,
-            expires_at=now + timedelta(hours=24),
-            unit=Unit.of(session),
-        )
+        _new_conversation(Unit.of(session), "k" * 64, Channel.whatsapp, b"\x00snap", 3, now)
     with database.unit() as session:
         row = session.exec(select(Conversation)).one()
         assert (row.channel, row.flow, row.state, row.snapshot) == (
@@ -233,16 +234,7 @@ def test_a_turn_records_its_delivery_and_locks_the_conversation_once(database: D
         first = inbound.take_delivery(
             Channel.telegram, "d1", key, now, shown=None, unit=Unit.of(session)
         )
-        state = conversations.ConversationState("report", "ask_story", "id", b"\x01snap", 2, now)
-        conversations.save_conversation(
-            key,
-            Channel.telegram,
-            None,
-            state,
-            now,
-            expires_at=now + timedelta(hours=1),
-            unit=Unit.of(session),
-        )
+        _new_conversation(Unit.of(session), key, Channel.telegram, b"\x01snap", 2, now)
     assert first is not None
     assert first[1] is None
     with database.unit() as session:
@@ -253,7 +245,7 @@ def test_a_turn_records_its_delivery_and_locks_the_conversation_once(database: D
         live = taken[1]
         assert live is not None
         assert (live.snapshot, live.burst_count, live.burst_since) == (b"\x01snap", 2, now)
-        assert live.expires_at == now + timedelta(hours=1)
+        assert live.expires_at == now + timedelta(hours=24)
         if database.backend == "postgresql":
             other = sa.create_engine(database.url)
             try:
