@@ -244,11 +244,9 @@ class Inbox:
                     return False
                 message = InboundMessage.from_payload(self.crypto.cipher.decrypt(row.payload))
                 now, unit = self.clock(), Unit.of(session)
-                conversation = conversations.lock_conversation(row.reporter_key, unit=unit)
-                if message.message_id is not None:
-                    chat_messages.remember_messages(
-                        row.reporter_key, [message.message_id], now, unit=unit
-                    )
+                conversation = inbound.lock_for_turn(
+                    row.reporter_key, message.message_id, now, unit=unit
+                )
                 turned = self._turn(message, row.reporter_key, unit, now, conversation)
                 inbound.finish_inbound(row, now, session=session)
         except Exception:

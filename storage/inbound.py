@@ -72,10 +72,7 @@ def take_delivery(
         row = unit.first(_RECORD, values)
         if row is None:
             return None
-        live = conversations.lock_conversation(reporter_key, unit=unit)
-        if shown is not None:
-            chat_messages.remember_messages(reporter_key, [shown], now, unit=unit)
-        return int(row[0]), live
+        return int(row[0]), lock_for_turn(reporter_key, shown, now, unit=unit)
     if shown is None:
         row = unit.first(_RECORD_AND_LOCK, (*values, reporter_key))
     else:
@@ -84,6 +81,19 @@ def take_delivery(
     if row is None:
         return None
     return int(row[0]), conversations.live(row[1:], unit)
+
+
+def lock_for_turn(
+    reporter_key: str, shown: int | None, now: datetime, *, unit: Unit
+) -> conversations.LiveConversation | None:
+    """What a turn does once its delivery is recorded: the reporter's conversation locked, and
+    the id of the message in their chat (``shown``) remembered for a quick exit. (On PostgreSQL
+    ``take_delivery`` does it in its one statement; the sweeper's turns of deliveries recorded
+    before call this.)"""
+    live = conversations.lock_conversation(reporter_key, unit=unit)
+    if shown is not None:
+        chat_messages.remember_messages(reporter_key, [shown], now, unit=unit)
+    return live
 
 
 def _values(
